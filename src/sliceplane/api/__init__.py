@@ -1,0 +1,1 @@
+"""Pure API machinery: kinds, defaulting, validation, selectors, printers, patches. No I/O."""

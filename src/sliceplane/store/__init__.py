@@ -1,0 +1,27 @@
+from sliceplane.store.base import (
+    CompactedError,
+    KeyExistsError,
+    KeyNotFoundError,
+    KeyValue,
+    RevisionMismatchError,
+    Store,
+    StoreError,
+    StoreUnavailableError,
+    ValueTooLargeError,
+    WatchEvent,
+    open_store,
+)
+
+__all__ = [
+    "CompactedError",
+    "KeyExistsError",
+    "KeyNotFoundError",
+    "KeyValue",
+    "RevisionMismatchError",
+    "Store",
+    "StoreError",
+    "StoreUnavailableError",
+    "ValueTooLargeError",
+    "WatchEvent",
+    "open_store",
+]

@@ -1,0 +1,145 @@
+"""The revisioned key-value store every backend implements.
+
+Semantics follow etcd v3, so an etcd backend maps one to one:
+- one global revision, incremented by every successful write (create, update, delete);
+- each key carries `create_revision` and `mod_revision`; `mod_revision` becomes the object's
+  resourceVersion (the stored bytes never contain a resourceVersion);
+- updates and deletes are compare-and-swap on `mod_revision`;
+- `watch(prefix, start_revision)` yields every event with revision >= start_revision, in
+  revision order, then follows new ones; a start below the compacted revision raises
+  `CompactedError`, which the API server turns into 410 Expired;
+- a write returns only once it is durable.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class KeyValue:
+    key: str
+    value: bytes
+    create_revision: int
+    mod_revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class WatchEvent:
+    """One change. For DELETE, `kv.value` is the last stored value and `revision` the deletion's."""
+
+    type: Literal["PUT", "DELETE"]
+    kv: KeyValue
+    prev_kv: KeyValue | None
+    revision: int
+
+
+class StoreError(Exception):
+    pass
+
+
+class KeyExistsError(StoreError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"key exists: {key}")
+        self.key = key
+
+
+class KeyNotFoundError(StoreError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"key not found: {key}")
+        self.key = key
+
+
+class RevisionMismatchError(StoreError):
+    """The compare in a compare-and-swap failed; `current` is what is stored now (None: gone)."""
+
+    def __init__(self, key: str, current: KeyValue | None) -> None:
+        super().__init__(f"revision mismatch on {key}")
+        self.key = key
+        self.current = current
+
+
+class CompactedError(StoreError):
+    def __init__(self, requested: int, compacted: int) -> None:
+        super().__init__(f"required revision {requested} has been compacted (compacted revision {compacted})")
+        self.requested = requested
+        self.compacted = compacted
+
+
+class ValueTooLargeError(StoreError):
+    """The backend refused the value for its size (etcd's request limit)."""
+
+
+class StoreUnavailableError(StoreError):
+    pass
+
+
+class Store(abc.ABC):
+    """Async store interface. All methods are safe to call concurrently from one event loop."""
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Open files or connections; recover state."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def get(self, key: str) -> KeyValue | None: ...
+
+    @abc.abstractmethod
+    async def range(self, prefix: str) -> tuple[list[KeyValue], int]:
+        """All live keys under prefix, sorted by key, and the revision the read saw."""
+
+    @abc.abstractmethod
+    async def create(self, key: str, value: bytes) -> KeyValue:
+        """Raises KeyExistsError."""
+
+    @abc.abstractmethod
+    async def update(self, key: str, value: bytes, expected_mod_revision: int) -> KeyValue:
+        """Raises RevisionMismatchError (current value attached, None if the key is gone)."""
+
+    @abc.abstractmethod
+    async def delete(self, key: str, expected_mod_revision: int | None = None) -> WatchEvent:
+        """Returns the DELETE event. Raises KeyNotFoundError or RevisionMismatchError."""
+
+    @abc.abstractmethod
+    async def current_revision(self) -> int: ...
+
+    @abc.abstractmethod
+    def watch(self, prefix: str, start_revision: int) -> AsyncIterator[list[WatchEvent]]:
+        """Batches of events, in revision order. Raises CompactedError when start is compacted."""
+
+    @abc.abstractmethod
+    async def compact(self, revision: int) -> None:
+        """Forget history before `revision`; watches from earlier revisions fail afterwards."""
+
+    @property
+    @abc.abstractmethod
+    def compacted_revision(self) -> int: ...
+
+
+def open_store(url: str) -> Store:
+    """`memory://`, `sqlite:///abs/path.db`, `etcd://h:p[,h:p]`."""
+    if url.startswith("memory://"):
+        from sliceplane.store.memory import MemoryStore
+
+        return MemoryStore()
+    if url.startswith("sqlite://"):
+        from sliceplane.store.sqlite import SQLiteStore
+
+        path = url[len("sqlite://"):]
+        if not path.startswith("/"):
+            raise ValueError(f"sqlite store URL needs an absolute path: sqlite:///abs/path.db (got {url!r})")
+        return SQLiteStore(path)
+    if url.startswith("etcd://"):
+        try:
+            from sliceplane.store.etcd import EtcdStore  # type: ignore[import-not-found]
+        except ImportError as e:  # pragma: no cover - until the etcd backend lands
+            raise ValueError(f"etcd store is not available: {e}") from e
+        endpoints = [e for e in url[len("etcd://"):].split(",") if e]
+        return EtcdStore(endpoints)
+    raise ValueError(f"unknown store URL {url!r}: expected memory://, sqlite:///path or etcd://host:port")
