@@ -64,7 +64,7 @@ def _r(group: str, version: str, kind: str, plural: str, namespaced: bool, **kw:
     return ResourceInfo(group, version, kind, plural, kind.lower(), namespaced, **kw)  # type: ignore[arg-type]
 
 
-NAMESPACES = _r("", "v1", "Namespace", "namespaces", False, short_names=("ns",), subresources=("status",),
+NAMESPACES = _r("", "v1", "Namespace", "namespaces", False, short_names=("ns",), subresources=("status", "finalize"),
                 verbs=("create", "delete", "get", "list", "patch", "update", "watch"))
 NODES = _r("", "v1", "Node", "nodes", False, short_names=("no",), subresources=("status",))
 PODS = _r("", "v1", "Pod", "pods", True, short_names=("po",), subresources=("status", "binding"),
