@@ -1,0 +1,3 @@
+from sliceplane.cli import main
+
+main()

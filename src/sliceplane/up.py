@@ -1,0 +1,169 @@
+"""`sliceplane up`: the API server in this process, the controllers and the node fleet as children.
+
+The roles run as separate processes, as they would in a cluster: the controller-manager and
+the fleet talk to the API server over loopback HTTP, use the machine's second core, and their
+CPU time can be measured apart. The parent supervises them: it restarts a role that dies and
+stops them all, by PID, on SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger("sliceplane.up")
+
+# A child that has not said "ready" by then is considered failed at start-up.
+CHILD_READY_TIMEOUT = 60.0
+# Restart delays for a role that keeps dying: 1 s, 2 s, 4 s ... capped at 30 s.
+RESTART_BACKOFF_START = 1.0
+RESTART_BACKOFF_CAP = 30.0
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    data_dir: Path
+    port: int
+    nodes: int
+    store_url: str
+    max_endpoints_per_slice: int = 100
+    endpoints_max_addresses: int = 1000
+    disable_endpoints_controller: bool = False
+    max_object_bytes: int = 1536 * 1024
+    pod_ready_delay: float = 0.5
+    max_grace_period: float | None = 2.0
+    dual_stack: bool = False
+    verbose: bool = False
+
+
+def role_commands(opts: UpOptions, kubeconfig: Path) -> dict[str, list[str]]:
+    """The child processes `up` runs, by role name."""
+    base = [sys.executable, "-m", "sliceplane"]
+    verbose = ["--verbose"] if opts.verbose else []
+    cm = [
+        *base, "controller-manager", "--kubeconfig", str(kubeconfig),
+        "--max-endpoints-per-slice", str(opts.max_endpoints_per_slice),
+        "--endpoints-max-addresses", str(opts.endpoints_max_addresses),
+        *(["--disable-endpoints-controller"] if opts.disable_endpoints_controller else []),
+        *verbose,
+    ]
+    nodes = [
+        *base, "nodes", "--kubeconfig", str(kubeconfig), "--count", str(opts.nodes),
+        "--pod-ready-delay", str(opts.pod_ready_delay),
+        *(["--max-grace-period", str(opts.max_grace_period)] if opts.max_grace_period is not None else []),
+        *(["--dual-stack"] if opts.dual_stack else []),
+        *verbose,
+    ]
+    roles = {"controller-manager": cm}
+    if opts.nodes > 0:
+        roles["nodes"] = nodes
+    return roles
+
+
+class Child:
+    """One supervised role process."""
+
+    def __init__(self, name: str, argv: list[str]) -> None:
+        self.name = name
+        self.argv = argv
+        self.proc: asyncio.subprocess.Process | None = None
+        self.ready = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._supervise(), name=f"supervise-{self.name}")
+
+    async def _supervise(self) -> None:
+        delay = RESTART_BACKOFF_START
+        while not self._stopping:
+            self.proc = await asyncio.create_subprocess_exec(
+                *self.argv,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+            log.debug("started %s (pid %d)", self.name, self.proc.pid)
+            await self._pump(self.proc)
+            code = await self.proc.wait()
+            if self._stopping:
+                return
+            log.warning("%s exited with code %s; restarting in %.0fs", self.name, code, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RESTART_BACKOFF_CAP)
+
+    async def _pump(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        async for raw in proc.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            if "ready" in line and not self.ready.is_set():
+                self.ready.set()
+                log.debug("%s: %s", self.name, line)
+                continue
+            print(f"[{self.name}] {line}", file=sys.stderr, flush=True)
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        self._stopping = True
+        proc = self.proc
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), timeout)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+async def run_up(opts: UpOptions, stop: asyncio.Event) -> None:
+    from sliceplane.apiserver.app import APIServer
+    from sliceplane.apiserver.config import ServerConfig
+    from sliceplane.client.kubeconfig import write_kubeconfig
+
+    server = APIServer(
+        ServerConfig(port=opts.port, store_url=opts.store_url, max_object_bytes=opts.max_object_bytes)
+    )
+    await server.start()
+    children: list[Child] = []
+    try:
+        kubeconfig = opts.data_dir / "kubeconfig"
+        write_kubeconfig(kubeconfig, server.url)
+        children = [Child(name, argv) for name, argv in role_commands(opts, kubeconfig).items()]
+        for child in children:
+            child.start()
+        waiting = asyncio.gather(*(c.ready.wait() for c in children))
+        stopped = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait(
+                [asyncio.ensure_future(waiting), stopped],
+                timeout=CHILD_READY_TIMEOUT,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            waiting.cancel()
+        if not stop.is_set():
+            late = [c.name for c in children if not c.ready.is_set()]
+            if late:
+                log.warning("still starting after %.0fs: %s", CHILD_READY_TIMEOUT, ", ".join(late))
+            print(
+                f"sliceplane ready: API server {server.url}, kubeconfig {kubeconfig}, "
+                f"store {opts.store_url}, {opts.nodes} nodes",
+                flush=True,
+            )
+            await stop.wait()
+        stopped.cancel()
+        print("sliceplane stopping", flush=True)
+    finally:
+        await asyncio.gather(*(c.stop() for c in children), return_exceptions=True)
+        await server.stop()
