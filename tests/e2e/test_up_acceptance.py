@@ -35,7 +35,7 @@ def _endpoints_addresses(k: Kubectl, name: str, namespace: str = "default") -> l
 
 
 def test_guestbook(cluster: tuple[Up, Kubectl]) -> None:
-    up, k = cluster
+    _, k = cluster
     k.run("apply", "-f", str(FIXTURES / "guestbook-all-in-one.yaml"))
     wait_for(lambda: all_pods_ready(k) and len(k.json("get", "pods")["items"]) == 6, 30, what="pods ready")
 
@@ -79,7 +79,7 @@ def test_guestbook(cluster: tuple[Up, Kubectl]) -> None:
 
 
 def test_bookinfo(cluster: tuple[Up, Kubectl]) -> None:
-    up, k = cluster
+    _, k = cluster
     k.run("create", "namespace", "bookinfo")
     k.run("apply", "-n", "bookinfo", "-f", str(FIXTURES / "bookinfo.yaml"))
     wait_for(lambda: all_pods_ready(k, "bookinfo") and len(k.json("get", "pods", "-n", "bookinfo")["items"]) == 6,
@@ -98,7 +98,7 @@ def test_bookinfo(cluster: tuple[Up, Kubectl]) -> None:
 
 
 def test_scale_and_rollout(cluster: tuple[Up, Kubectl]) -> None:
-    up, k = cluster
+    _, k = cluster
     with k.stream("get", "endpointslices", "-w", "-l", "kubernetes.io/service-name=frontend") as watch:
         k.run("scale", "deployment", "frontend", "--replicas=250")
 
