@@ -168,7 +168,14 @@ def controller_manager(
         try:
             await manager.start()
             print("sliceplane controller-manager ready", flush=True)
-            await stop.wait()
+            stopped = asyncio.create_task(stop.wait())
+            failed = asyncio.create_task(manager.wait())
+            done, _ = await asyncio.wait([stopped, failed], return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if failed in done:
+                failed.result()
+                raise SystemExit("a controller stopped unexpectedly")
+            failed.cancel()
         finally:
             await manager.stop()
             await client.close()
