@@ -9,6 +9,7 @@ from sliceplane.store.base import (
     StoreUnavailableError,
     ValueTooLargeError,
     WatchEvent,
+    WatchOverflowError,
     open_store,
 )
 
@@ -23,5 +24,6 @@ __all__ = [
     "StoreUnavailableError",
     "ValueTooLargeError",
     "WatchEvent",
+    "WatchOverflowError",
     "open_store",
 ]

@@ -69,6 +69,20 @@ class CompactedError(StoreError):
         self.compacted = compacted
 
 
+class WatchOverflowError(CompactedError):
+    """A watcher fell more than its buffer behind and its watch was ended so writers never wait for it.
+
+    A `CompactedError`, so code that maps CompactedError to 410 Expired (re-list) handles it; a
+    consumer may instead resume with a new watch from `requested`, the first undelivered revision.
+    """
+
+    def __init__(self, requested: int, limit: int) -> None:
+        StoreError.__init__(self, f"watcher fell more than {limit} events behind; resume from revision {requested}")
+        self.requested = requested
+        self.compacted = requested
+        self.limit = limit
+
+
 class ValueTooLargeError(StoreError):
     """The backend refused the value for its size (etcd's request limit)."""
 
