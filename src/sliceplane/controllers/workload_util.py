@@ -1,0 +1,255 @@
+"""Pure helpers shared by the workload controllers (ReplicaSet, Deployment) and the GC.
+
+Ownership (claiming, adopting, releasing), pod activity and availability, label selectors in
+their `matchLabels` / `matchExpressions` form, and the small mutate-and-retry shell helper.
+Everything but `mutate` takes values and returns values; time arrives as an argument.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sliceplane.api.meta import controller_ref, labels_of, metadata, namespace_of, parse_time, uid_of
+
+Obj = dict[str, Any]
+
+POD_TEMPLATE_HASH = "pod-template-hash"
+
+
+# --- label selectors (metav1.LabelSelector as a dict) -------------------------------------------
+
+
+def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
+    """metav1.LabelSelector semantics: None selects nothing, `{}` selects everything."""
+    if selector is None:
+        return False
+    for k, v in (selector.get("matchLabels") or {}).items():
+        if labels.get(k) != v:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key", ""), expr.get("operator", ""), expr.get("values") or []
+        if op == "In" and (key not in labels or labels[key] not in values):
+            return False
+        if op == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+        if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            return False
+    return True
+
+
+def selector_is_empty(selector: Mapping[str, Any] | None) -> bool:
+    return not selector or (not selector.get("matchLabels") and not selector.get("matchExpressions"))
+
+
+# --- pods --------------------------------------------------------------------------------------
+
+
+def pod_phase(pod: Obj) -> str:
+    return (pod.get("status") or {}).get("phase") or ""
+
+
+def is_pod_active(pod: Obj) -> bool:
+    """Counts toward a controller's replicas: not terminal, not being deleted."""
+    return pod_phase(pod) not in ("Succeeded", "Failed") and not metadata(pod).get("deletionTimestamp")
+
+
+def ready_condition(pod: Obj) -> Obj | None:
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return cond
+    return None
+
+
+def is_pod_ready(pod: Obj) -> bool:
+    cond = ready_condition(pod)
+    return cond is not None and cond.get("status") == "True"
+
+
+def pod_ready_time(pod: Obj) -> float | None:
+    """When a ready pod became ready; None when it is not ready or the time is unknown."""
+    cond = ready_condition(pod)
+    if cond is None or cond.get("status") != "True" or not cond.get("lastTransitionTime"):
+        return None
+    try:
+        return parse_time(cond["lastTransitionTime"])
+    except ValueError:
+        return None
+
+
+def is_pod_available(pod: Obj, min_ready_seconds: int, now: float) -> bool:
+    """Ready for at least minReadySeconds (strictly longer, as Kubernetes compares)."""
+    if not is_pod_ready(pod):
+        return False
+    if not min_ready_seconds:
+        return True
+    since = pod_ready_time(pod)
+    return since is not None and since + min_ready_seconds < now
+
+
+def creation_time(obj: Obj) -> float | None:
+    ts = metadata(obj).get("creationTimestamp")
+    if not ts:
+        return None
+    try:
+        return parse_time(ts)
+    except ValueError:
+        return None
+
+
+def by_creation(objs: Iterable[Obj]) -> list[Obj]:
+    """Oldest first; ties broken by name, as Kubernetes' ByCreationTimestamp sorts."""
+    return sorted(objs, key=lambda o: (creation_time(o) or 0.0, metadata(o).get("name", "")))
+
+
+# --- ownership ---------------------------------------------------------------------------------
+
+
+def controller_ref_to(owner: Obj, api_version: str, kind: str, *, block_owner_deletion: bool = True) -> Obj:
+    """The ownerReference a controller sets on what it creates or adopts.
+
+    apiVersion and kind are passed in: list items may come without them.
+    """
+    return {
+        "apiVersion": api_version,
+        "kind": kind,
+        "name": metadata(owner).get("name", ""),
+        "uid": uid_of(owner),
+        "controller": True,
+        "blockOwnerDeletion": block_owner_deletion,
+    }
+
+
+def is_controlled_by(obj: Obj, owner: Obj) -> bool:
+    ref = controller_ref(obj)
+    return ref is not None and ref.get("uid") == uid_of(owner)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimPlan:
+    """Which candidates a controller keeps, adopts or releases (Kubernetes' ClaimObject)."""
+
+    owned: list[Obj] = field(default_factory=list)  # controlled and matching: kept
+    adopt: list[Obj] = field(default_factory=list)  # orphans that match: take them
+    release: list[Obj] = field(default_factory=list)  # controlled but no longer matching: let go
+
+
+def plan_claims(owner: Obj, selector: Mapping[str, Any] | None, candidates: Iterable[Obj]) -> ClaimPlan:
+    """Claim objects by selector and controllerRef; a controller being deleted adopts/releases nothing."""
+    owner_uid = uid_of(owner)
+    owner_deleting = bool(metadata(owner).get("deletionTimestamp"))
+    owner_ns = namespace_of(owner)
+    plan = ClaimPlan()
+    for obj in candidates:
+        ref = controller_ref(obj)
+        matches = selector_matches(selector, labels_of(obj))
+        if ref is not None:
+            if ref.get("uid") != owner_uid:
+                continue
+            if matches:
+                plan.owned.append(obj)
+            elif not owner_deleting:
+                plan.release.append(obj)
+            continue
+        if owner_deleting or not matches or metadata(obj).get("deletionTimestamp"):
+            continue
+        if owner_ns and namespace_of(obj) != owner_ns:
+            continue
+        plan.adopt.append(obj)
+    return plan
+
+
+def with_owner_ref(obj: Obj, ref: Obj) -> Obj:
+    """A copy of `obj` that lists `ref` (replacing any reference with the same uid)."""
+    out = copy.deepcopy(obj)
+    refs = [r for r in metadata(out).get("ownerReferences") or [] if r.get("uid") != ref.get("uid")]
+    out.setdefault("metadata", {})["ownerReferences"] = [*refs, dict(ref)]
+    return out
+
+
+def without_owner_refs(obj: Obj, uids: Iterable[str]) -> Obj:
+    """A copy of `obj` without the ownerReferences to `uids` (the field is dropped when empty)."""
+    drop = set(uids)
+    out = copy.deepcopy(obj)
+    meta = out.setdefault("metadata", {})
+    refs = [r for r in meta.get("ownerReferences") or [] if r.get("uid") not in drop]
+    if refs:
+        meta["ownerReferences"] = refs
+    else:
+        meta.pop("ownerReferences", None)
+    return out
+
+
+def without_finalizer(obj: Obj, finalizer: str) -> Obj:
+    out = copy.deepcopy(obj)
+    meta = out.setdefault("metadata", {})
+    rest = [f for f in meta.get("finalizers") or [] if f != finalizer]
+    if rest:
+        meta["finalizers"] = rest
+    else:
+        meta.pop("finalizers", None)
+    return out
+
+
+# --- shell helper ------------------------------------------------------------------------------
+
+
+async def mutate(
+    client: Any, info: Any, name: str, namespace: str | None, fn: Callable[[Obj], Obj | None], *, attempts: int = 5
+) -> Obj | None:
+    """GET, apply `fn`, PUT; retried on 409 Conflict. `fn` returns None when nothing must change.
+
+    Returns the written object, or None when the object is gone or needed no change.
+    """
+    for _ in range(attempts):
+        try:
+            current = await client.get(info, name, namespace)
+        except Exception as e:  # ApiError
+            if getattr(e, "code", None) == 404:
+                return None
+            raise
+        desired = fn(current)
+        if desired is None:
+            return None
+        try:
+            return await client.update(info, desired)
+        except Exception as e:
+            code = getattr(e, "code", None)
+            if code == 404:
+                return None
+            if code == 409:
+                continue
+            raise
+    raise RuntimeError(f"too many conflicts updating {info.plural} {namespace}/{name}")
+
+
+async def run_workers(queue: Any, sync: Callable[[str], Any], workers: int, log: Any) -> None:
+    """`workers` tasks taking keys from `queue`; failed syncs are retried with the queue's backoff."""
+    import asyncio
+
+    from sliceplane.client.workqueue import ShutDown
+
+    async def worker() -> None:
+        while True:
+            try:
+                key = await queue.get()
+            except ShutDown:
+                return
+            try:
+                await sync(key)
+                queue.forget(key)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.debug("sync %s failed: %s", key, e)
+                queue.add_rate_limited(key)
+            finally:
+                queue.done(key)
+
+    await asyncio.gather(*(worker() for _ in range(max(1, workers))))
