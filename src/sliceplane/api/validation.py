@@ -1,0 +1,1168 @@
+"""Validation of typed kinds, with Kubernetes' field paths and messages.
+
+`validate(info, obj, old)` returns the field errors (`Cause`s) Kubernetes 1.32 would report for
+a create (old is None) or an update; the API server turns a non-empty list into
+`errors.invalid(kind, name, causes)`, a 422 whose message kubectl prints verbatim, so the
+paths and phrases below follow Kubernetes' own. Objects are checked as they arrive (after
+defaulting): a value of the wrong JSON type is reported as a cause, never raised.
+
+The string checks at the top (`is_qualified_name`, `is_dns1123_label`, ...) return the
+messages Kubernetes' util/validation returns, and are shared with `selectors`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from .errors import (
+    Cause,
+    duplicate,
+    forbidden,
+    invalid_value,
+    not_supported,
+    required,
+    too_long,
+    too_many,
+)
+from .registry import ResourceInfo
+
+Causes = list[Cause]
+
+# --- string checks (messages as Kubernetes' util/validation) ----------------------------------
+
+_QUALIFIED_NAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
+_QUALIFIED_NAME_RE = re.compile(f"^{_QUALIFIED_NAME_FMT}$")
+_QUALIFIED_NAME_MSG = ("must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
+                       "with an alphanumeric character")
+_LABEL_VALUE_FMT = f"({_QUALIFIED_NAME_FMT})?"
+_LABEL_VALUE_RE = re.compile(f"^{_LABEL_VALUE_FMT}$")
+_LABEL_VALUE_MSG = ("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
+                    "or '.', and must start and end with an alphanumeric character")
+_DNS1123_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS1123_LABEL_RE = re.compile(f"^{_DNS1123_LABEL_FMT}$")
+_DNS1123_LABEL_MSG = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+                      "and must start and end with an alphanumeric character")
+_DNS1123_SUBDOMAIN_FMT = _DNS1123_LABEL_FMT + "(\\." + _DNS1123_LABEL_FMT + ")*"
+_DNS1123_SUBDOMAIN_RE = re.compile(f"^{_DNS1123_SUBDOMAIN_FMT}$")
+_DNS1123_SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
+                          "'-' or '.', and must start and end with an alphanumeric character")
+_DNS1035_LABEL_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"
+_DNS1035_LABEL_RE = re.compile(f"^{_DNS1035_LABEL_FMT}$")
+_DNS1035_LABEL_MSG = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with "
+                      "an alphabetic character, and end with an alphanumeric character")
+_PERCENT_FMT = "[0-9]+%"
+_PERCENT_RE = re.compile(f"^{_PERCENT_FMT}$")
+
+
+def regex_error(msg: str, fmt: str, *examples: str) -> str:
+    if not examples:
+        return f"{msg} (regex used for validation is '{fmt}')"
+    shown = " or ".join(f"'{e}', " for e in examples)
+    return f"{msg} (e.g. {shown}regex used for validation is '{fmt}')"
+
+
+def max_len_error(n: int) -> str:
+    return f"must be no more than {n} characters"
+
+
+def _full(rx: re.Pattern[str], value: str) -> bool:
+    # Go's regexp `$` does not match before a trailing newline; fullmatch is the same.
+    return rx.fullmatch(value) is not None
+
+
+def is_qualified_name(value: str) -> list[str]:
+    """Label keys and annotation keys: `[prefix/]name`."""
+    errs: list[str] = []
+    parts = value.split("/")
+    if len(parts) == 1:
+        name = parts[0]
+    elif len(parts) == 2:
+        prefix, name = parts
+        if not prefix:
+            errs.append("prefix part must be non-empty")
+        else:
+            errs.extend("prefix part " + m for m in is_dns1123_subdomain(prefix))
+    else:
+        return [
+            "a qualified name " + regex_error(_QUALIFIED_NAME_MSG, _QUALIFIED_NAME_FMT, "MyName", "my.name", "123-abc")
+            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+        ]
+    if not name:
+        errs.append("name part must be non-empty")
+    elif len(name) > 63:
+        errs.append("name part " + max_len_error(63))
+    if not _full(_QUALIFIED_NAME_RE, name):
+        errs.append("name part " + regex_error(_QUALIFIED_NAME_MSG, _QUALIFIED_NAME_FMT, "MyName", "my.name",
+                                               "123-abc"))
+    return errs
+
+
+def is_valid_label_value(value: str) -> list[str]:
+    errs: list[str] = []
+    if len(value) > 63:
+        errs.append(max_len_error(63))
+    if not _full(_LABEL_VALUE_RE, value):
+        errs.append(regex_error(_LABEL_VALUE_MSG, _LABEL_VALUE_FMT, "MyValue", "my_value", "12345"))
+    return errs
+
+
+def is_dns1123_label(value: str) -> list[str]:
+    errs: list[str] = []
+    if len(value) > 63:
+        errs.append(max_len_error(63))
+    if not _full(_DNS1123_LABEL_RE, value):
+        if _full(_DNS1123_SUBDOMAIN_RE, value):
+            errs.append("must not contain dots")
+        else:
+            errs.append(regex_error(_DNS1123_LABEL_MSG, _DNS1123_LABEL_FMT, "my-name", "123-abc"))
+    return errs
+
+
+def is_dns1123_subdomain(value: str) -> list[str]:
+    errs: list[str] = []
+    if len(value) > 253:
+        errs.append(max_len_error(253))
+    if not _full(_DNS1123_SUBDOMAIN_RE, value):
+        errs.append(regex_error(_DNS1123_SUBDOMAIN_MSG, _DNS1123_SUBDOMAIN_FMT, "example.com"))
+    return errs
+
+
+def is_dns1035_label(value: str) -> list[str]:
+    errs: list[str] = []
+    if len(value) > 63:
+        errs.append(max_len_error(63))
+    if not _full(_DNS1035_LABEL_RE, value):
+        errs.append(regex_error(_DNS1035_LABEL_MSG, _DNS1035_LABEL_FMT, "my-name", "abc-123"))
+    return errs
+
+
+def is_valid_port_num(port: int) -> list[str]:
+    return [] if 1 <= port <= 65535 else ["must be between 1 and 65535, inclusive"]
+
+
+def is_valid_port_name(port: str) -> list[str]:
+    """IANA_SVC_NAME, as named container ports and targetPorts must be."""
+    errs: list[str] = []
+    if len(port) > 15:
+        errs.append(max_len_error(15))
+    if not re.fullmatch(r"[-a-z0-9]+", port):
+        errs.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+    if not re.search(r"[a-z]", port):
+        errs.append("must contain at least one letter (a-z)")
+    if "--" in port:
+        errs.append("must not contain consecutive hyphens")
+    if port and (port[0] == "-" or port[-1] == "-"):
+        errs.append("must not begin or end with a hyphen")
+    return errs
+
+
+def _parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        return None
+
+
+def _ip_causes(path: str, value: str, family: str = "") -> Causes:
+    """IsValidIP / IsValidIPv4Address / IsValidIPv6Address, then the non-special-IP rule."""
+    ip = _parse_ip(value)
+    if family == "IPv4" and (ip is None or ip.version != 4):
+        return [invalid_value(path, value, "must be a valid IPv4 address")]
+    if family == "IPv6" and (ip is None or ip.version != 6):
+        return [invalid_value(path, value, "must be a valid IPv6 address")]
+    if ip is None:
+        return [invalid_value(path, value, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")]
+    return _non_special_ip(path, value, ip)
+
+
+def _non_special_ip(path: str, value: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> Causes:
+    if ip.is_unspecified:
+        return [invalid_value(path, value, "may not be unspecified (0.0.0.0)")]
+    if ip.is_loopback:
+        return [invalid_value(path, value, "may not be in the loopback range (127.0.0.0/8, ::1/128)")]
+    if ip in ipaddress.ip_network("169.254.0.0/16") or ip in ipaddress.ip_network("fe80::/10"):
+        return [invalid_value(path, value, "may not be in the link-local range (169.254.0.0/16, fe80::/10)")]
+    if ip in ipaddress.ip_network("224.0.0.0/24") or ip in ipaddress.ip_network("ff02::/10"):
+        return [invalid_value(path, value,
+                              "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)")]
+    return []
+
+
+def _fqdn_causes(path: str, name: str) -> Causes:
+    if not name:
+        return [required(path)]
+    if name.endswith("."):
+        name = name[:-1]
+    errs = is_dns1123_subdomain(name)
+    if errs:
+        return [invalid_value(path, name, ",".join(errs))]
+    if len(name.split(".")) < 2:
+        return [invalid_value(path, name, "should be a domain with at least two segments separated by dots")]
+    for label in name.split("."):
+        errs = is_dns1123_label(label)
+        if errs:
+            return [invalid_value(path, label, ",".join(errs))]
+    return []
+
+
+# --- typed access: wrong JSON types become causes ---------------------------------------------
+
+
+class _Ctx:
+    """Collects causes while walking one object."""
+
+    def __init__(self) -> None:
+        self.causes: Causes = []
+
+    def add(self, *causes: Cause) -> None:
+        self.causes.extend(causes)
+
+    def extend(self, causes: Causes) -> None:
+        self.causes.extend(causes)
+
+    def dict(self, parent: Any, key: str, path: str) -> dict[str, Any]:
+        v = parent.get(key) if isinstance(parent, dict) else None
+        if v is None:
+            return {}
+        if not isinstance(v, dict):
+            self.add(invalid_value(path, _shown(v), "must be an object"))
+            return {}
+        return v
+
+    def list(self, parent: Any, key: str, path: str) -> list[Any]:
+        v = parent.get(key) if isinstance(parent, dict) else None
+        if v is None:
+            return []
+        if not isinstance(v, list):
+            self.add(invalid_value(path, _shown(v), "must be a list"))
+            return []
+        return v
+
+    def str(self, parent: Any, key: str, path: str) -> str | None:
+        v = parent.get(key) if isinstance(parent, dict) else None
+        if v is None or isinstance(v, str):
+            return v
+        self.add(invalid_value(path, _shown(v), "must be a string"))
+        return None
+
+    def int(self, parent: Any, key: str, path: str) -> int | None:
+        v = parent.get(key) if isinstance(parent, dict) else None
+        if v is None:
+            return None
+        if isinstance(v, bool) or not isinstance(v, int):
+            if isinstance(v, float) and v.is_integer():
+                return int(v)
+            self.add(invalid_value(path, _shown(v), "must be an integer"))
+            return None
+        return v
+
+    def str_map(self, parent: Any, key: str, path: str) -> dict[str, str]:
+        m = self.dict(parent, key, path)
+        out: dict[str, str] = {}
+        for k, v in m.items():
+            if not isinstance(v, str):
+                self.add(invalid_value(f"{path}[{k}]", _shown(v), "must be a string"))
+                continue
+            out[k] = v
+        return out
+
+
+def _shown(v: Any) -> Any:
+    """A value as a cause renders it: scalars as they are, structures as compact JSON."""
+    if v is None or isinstance(v, (str, int, float, bool)):
+        return v
+    try:
+        return json.dumps(v, separators=(",", ":"), sort_keys=True)
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def _idx(path: str, i: int) -> str:
+    return f"{path}[{i}]"
+
+
+def _go_map(m: dict[str, str]) -> str:
+    """A map as Go's %#v prints it (Kubernetes shows label maps this way)."""
+    if not m:
+        return "map[string]string(nil)" if m is None else "map[string]string{}"
+    inner = ", ".join(f"{_go_quote(k)}:{_go_quote(str(v))}" for k, v in sorted(m.items()))
+    return f"map[string]string{{{inner}}}"
+
+
+def _go_quote(s: str) -> str:
+    return json.dumps(s, ensure_ascii=False)
+
+
+class _Raw:
+    """A pre-rendered bad value: shown without quotes."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _go_selector(sel: Any) -> _Raw:
+    if not isinstance(sel, dict):
+        return _Raw("nil")
+    ml = sel.get("matchLabels")
+    labels = _go_map(ml) if isinstance(ml, dict) and ml else "map[string]string(nil)"
+    exprs = sel.get("matchExpressions")
+    if isinstance(exprs, list) and exprs:
+        parts = []
+        for e in exprs:
+            e = e if isinstance(e, dict) else {}
+            vals = e.get("values")
+            shown_vals = ("[]string{" + ", ".join(_go_quote(str(v)) for v in vals) + "}"
+                          if isinstance(vals, list) and vals else "[]string(nil)")
+            parts.append(f'v1.LabelSelectorRequirement{{Key:{_go_quote(str(e.get("key", "")))}, '
+                         f'Operator:{_go_quote(str(e.get("operator", "")))}, Values:{shown_vals}}}')
+        shown_exprs = "[]v1.LabelSelectorRequirement{" + ", ".join(parts) + "}"
+    else:
+        shown_exprs = "[]v1.LabelSelectorRequirement(nil)"
+    return _Raw(f"v1.LabelSelector{{MatchLabels:{labels}, MatchExpressions:{shown_exprs}}}")
+
+
+def _go_int_or_string(v: Any) -> _Raw:
+    if isinstance(v, str):
+        return _Raw(f'intstr.IntOrString{{Type:1, IntVal:0, StrVal:{_go_quote(v)}}}')
+    n = v if isinstance(v, int) and not isinstance(v, bool) else 0
+    return _Raw(f'intstr.IntOrString{{Type:0, IntVal:{n}, StrVal:""}}')
+
+
+# --- ObjectMeta ------------------------------------------------------------------------------
+
+TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024
+
+NameCheck = Callable[[str], list[str]]
+
+
+def _name_check(info: ResourceInfo) -> NameCheck:
+    if info.kind == "Service":
+        return is_dns1035_label
+    if info.kind == "Namespace":
+        return is_dns1123_label
+    return is_dns1123_subdomain
+
+
+def _path_segment_errors(name: str) -> list[str]:
+    """Every stored name must be usable in a URL path, whatever the kind."""
+    if name in (".", ".."):
+        return [f'may not be \'{name}\'']
+    for bad in ("/", "%"):
+        if bad in name:
+            return [f"may not contain '{bad}'"]
+    return []
+
+
+def validate_name(info: ResourceInfo, name: str) -> Causes:
+    """metadata.name causes for `name` as a name of `info`'s kind."""
+    msgs = _path_segment_errors(name) or _name_check(info)(name)
+    return [invalid_value("metadata.name", name, m) for m in msgs]
+
+
+def validate_labels(ctx: _Ctx, labels: dict[str, str], path: str) -> None:
+    for k, v in labels.items():
+        ctx.add(*(invalid_value(path, k, m) for m in is_qualified_name(k)))
+        ctx.add(*(invalid_value(path, v, m) for m in is_valid_label_value(v)))
+
+
+def _validate_meta(ctx: _Ctx, info: ResourceInfo, obj: dict[str, Any], path: str = "metadata",
+                   name_check: bool = True) -> None:
+    meta = ctx.dict(obj, "metadata", path)
+    name = ctx.str(meta, "name", f"{path}.name")
+    generate = ctx.str(meta, "generateName", f"{path}.generateName")
+    if name_check:
+        if not name:
+            if not generate:
+                ctx.add(required(f"{path}.name", "name or generateName is required"))
+        else:
+            ctx.extend(validate_name(info, name))
+        if generate:
+            check = _name_check(info)
+            # a prefix may end in '-' as the generated suffix follows it
+            trimmed = generate[:-1] if generate.endswith("-") else generate
+            ctx.add(*(invalid_value(f"{path}.generateName", generate, m) for m in check(trimmed or "a")))
+    namespace = ctx.str(meta, "namespace", f"{path}.namespace")
+    if namespace and not info.namespaced and name_check:
+        ctx.add(forbidden(f"{path}.namespace", "not allowed on this type"))
+    elif namespace and name_check:
+        ctx.add(*(invalid_value(f"{path}.namespace", namespace, m) for m in is_dns1123_label(namespace)))
+    validate_labels(ctx, ctx.str_map(meta, "labels", f"{path}.labels"), f"{path}.labels")
+    annotations = ctx.str_map(meta, "annotations", f"{path}.annotations")
+    for k in annotations:
+        ctx.add(*(invalid_value(f"{path}.annotations", k, m) for m in is_qualified_name(k.lower())))
+    if sum(len(k) + len(v) for k, v in annotations.items()) > TOTAL_ANNOTATION_SIZE_LIMIT:
+        ctx.add(too_long(f"{path}.annotations", TOTAL_ANNOTATION_SIZE_LIMIT))
+    for i, f in enumerate(ctx.list(meta, "finalizers", f"{path}.finalizers")):
+        fp = _idx(f"{path}.finalizers", i)
+        if not isinstance(f, str):
+            ctx.add(invalid_value(fp, _shown(f), "must be a string"))
+            continue
+        ctx.add(*(invalid_value(fp, f, m) for m in is_qualified_name(f)))
+    for i, ref in enumerate(ctx.list(meta, "ownerReferences", f"{path}.ownerReferences")):
+        rp = _idx(f"{path}.ownerReferences", i)
+        if not isinstance(ref, dict):
+            ctx.add(invalid_value(rp, _shown(ref), "must be an object"))
+            continue
+        for key in ("apiVersion", "kind", "name", "uid"):
+            if not ctx.str(ref, key, f"{rp}.{key}"):
+                ctx.add(invalid_value(f"{rp}.{key}", "", f"{key} must not be empty"))
+
+
+def _validate_meta_update(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any]) -> None:
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    old_meta = old.get("metadata") if isinstance(old.get("metadata"), dict) else {}
+    for key in ("name", "namespace", "uid", "creationTimestamp"):
+        new_v, old_v = meta.get(key), old_meta.get(key)
+        if key in ("uid", "creationTimestamp") and not new_v:
+            continue  # the server carries these over
+        if (new_v or "") != (old_v or ""):
+            ctx.add(invalid_value(f"metadata.{key}", _shown(new_v or ""), "field is immutable"))
+
+
+# --- EndpointSlice ---------------------------------------------------------------------------
+
+ADDRESS_TYPES = ("FQDN", "IPv4", "IPv6")
+PROTOCOLS = ("SCTP", "TCP", "UDP")
+MAX_SLICE_ENDPOINTS = 1000
+MAX_SLICE_ADDRESSES = 100
+MAX_SLICE_PORTS = 100
+MAX_ZONE_HINTS = 8
+MAX_TOPOLOGY_LABELS = 16
+
+
+def _validate_endpoint_slice(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+    address_type = ctx.str(obj, "addressType", "addressType")
+    if not address_type:
+        if "addressType" not in obj or address_type == "":
+            ctx.add(required("addressType"))
+    elif address_type not in ADDRESS_TYPES and not (old is not None and address_type == "IP"):
+        ctx.add(not_supported("addressType", address_type, list(ADDRESS_TYPES)))
+    endpoints = ctx.list(obj, "endpoints", "endpoints")
+    if len(endpoints) > MAX_SLICE_ENDPOINTS:
+        ctx.add(too_many("endpoints", len(endpoints), MAX_SLICE_ENDPOINTS))
+    else:
+        for i, ep in enumerate(endpoints):
+            _validate_slice_endpoint(ctx, ep, _idx("endpoints", i), address_type or "")
+    _validate_slice_ports(ctx, ctx.list(obj, "ports", "ports"))
+    if old is not None and obj.get("addressType") != old.get("addressType"):
+        ctx.add(invalid_value("addressType", _shown(obj.get("addressType")), "field is immutable"))
+
+
+def _validate_slice_endpoint(ctx: _Ctx, ep: Any, path: str, address_type: str) -> None:
+    if not isinstance(ep, dict):
+        ctx.add(invalid_value(path, _shown(ep), "must be an object"))
+        return
+    apath = f"{path}.addresses"
+    addresses = ctx.list(ep, "addresses", apath)
+    if not addresses:
+        ctx.add(required(apath, "must contain at least 1 address"))
+    elif len(addresses) > MAX_SLICE_ADDRESSES:
+        ctx.add(too_many(apath, len(addresses), MAX_SLICE_ADDRESSES))
+    for j, addr in enumerate(addresses):
+        p = _idx(apath, j)
+        if not isinstance(addr, str):
+            ctx.add(invalid_value(p, _shown(addr), "must be a string"))
+        elif address_type in ("IPv4", "IPv6"):
+            ctx.extend(_ip_causes(p, addr, address_type))
+        elif address_type == "FQDN":
+            ctx.extend(_fqdn_causes(p, addr))
+    node_name = ctx.str(ep, "nodeName", f"{path}.nodeName")
+    if node_name is not None:
+        ctx.add(*(invalid_value(f"{path}.nodeName", node_name, m) for m in is_dns1123_subdomain(node_name)))
+    topo_path = f"{path}.deprecatedTopology"
+    topology = ctx.str_map(ep, "deprecatedTopology", topo_path)
+    if len(topology) > MAX_TOPOLOGY_LABELS:
+        ctx.add(too_many(topo_path, len(topology), MAX_TOPOLOGY_LABELS))
+    validate_labels(ctx, topology, topo_path)
+    hostname = ctx.str(ep, "hostname", f"{path}.hostname")
+    if hostname is not None:
+        ctx.add(*(invalid_value(f"{path}.hostname", hostname, m) for m in is_dns1123_label(hostname)))
+    zone = ctx.str(ep, "zone", f"{path}.zone")
+    if zone:
+        ctx.add(*(invalid_value(f"{path}.zone", zone, m) for m in is_valid_label_value(zone)))
+    conditions = ctx.dict(ep, "conditions", f"{path}.conditions")
+    for key in ("ready", "serving", "terminating"):
+        v = conditions.get(key)
+        if v is not None and not isinstance(v, bool):
+            ctx.add(invalid_value(f"{path}.conditions.{key}", _shown(v), "must be a boolean"))
+    hints = ctx.dict(ep, "hints", f"{path}.hints")
+    zpath = f"{path}.hints.forZones"
+    for_zones = ctx.list(hints, "forZones", zpath)
+    if len(for_zones) > MAX_ZONE_HINTS:
+        ctx.add(too_many(zpath, len(for_zones), MAX_ZONE_HINTS))
+        return
+    seen: set[str] = set()
+    for k, fz in enumerate(for_zones):
+        zp = f"{_idx(zpath, k)}.name"
+        name = ctx.str(fz, "name", zp) if isinstance(fz, dict) else None
+        if name is None:
+            name = ""
+        if name in seen:
+            ctx.add(duplicate(zp, name))
+        seen.add(name)
+        ctx.add(*(invalid_value(zp, name, m) for m in is_valid_label_value(name)))
+
+
+def _validate_slice_ports(ctx: _Ctx, ports: list[Any]) -> None:
+    if len(ports) > MAX_SLICE_PORTS:
+        ctx.add(too_many("ports", len(ports), MAX_SLICE_PORTS))
+        return
+    names: set[str] = set()
+    for i, port in enumerate(ports):
+        p = _idx("ports", i)
+        if not isinstance(port, dict):
+            ctx.add(invalid_value(p, _shown(port), "must be an object"))
+            continue
+        name = ctx.str(port, "name", f"{p}.name") or ""
+        if name:
+            ctx.add(*(invalid_value(f"{p}.name", name, m) for m in is_dns1123_label(name)))
+        if name in names:
+            ctx.add(duplicate(f"{p}.name", name))
+        names.add(name)
+        protocol = ctx.str(port, "protocol", f"{p}.protocol")
+        if protocol is None:
+            if "protocol" not in port or port["protocol"] is None:
+                ctx.add(required(f"{p}.protocol"))
+        elif protocol not in PROTOCOLS:
+            ctx.add(not_supported(f"{p}.protocol", protocol, list(PROTOCOLS)))
+        number = ctx.int(port, "port", f"{p}.port")
+        if number is not None:
+            ctx.add(*(invalid_value(f"{p}.port", number, m) for m in is_valid_port_num(number)))
+        app = ctx.str(port, "appProtocol", f"{p}.appProtocol")
+        if app is not None:
+            ctx.add(*(invalid_value(f"{p}.appProtocol", app, m) for m in is_qualified_name(app)))
+
+
+# --- Service ---------------------------------------------------------------------------------
+
+SERVICE_TYPES = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
+SESSION_AFFINITIES = ("ClientIP", "None")
+TRAFFIC_POLICIES = ("Cluster", "Local")
+IP_FAMILIES = ("IPv4", "IPv6")
+IP_FAMILY_POLICIES = ("PreferDualStack", "RequireDualStack", "SingleStack")
+TRAFFIC_DISTRIBUTIONS = ("PreferClose",)
+NODE_PORT_RANGE = (30000, 32767)
+
+
+def _validate_port_num_or_name(ctx: _Ctx, value: Any, path: str) -> None:
+    if isinstance(value, bool):
+        ctx.add(invalid_value(path, _shown(value), "must be an integer or a string"))
+    elif isinstance(value, int):
+        ctx.add(*(invalid_value(path, value, m) for m in is_valid_port_num(value)))
+    elif isinstance(value, str):
+        ctx.add(*(invalid_value(path, value, m) for m in is_valid_port_name(value)))
+    elif value is not None:
+        ctx.add(invalid_value(path, _shown(value), "must be an integer or a string"))
+
+
+def _validate_service(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+    spec = ctx.dict(obj, "spec", "spec")
+    svc_type = ctx.str(spec, "type", "spec.type")
+    if svc_type is None:
+        svc_type = "ClusterIP"  # the default
+    elif svc_type == "":
+        ctx.add(required("spec.type"))
+    elif svc_type not in SERVICE_TYPES:
+        ctx.add(not_supported("spec.type", svc_type, list(SERVICE_TYPES)))
+    cluster_ip = ctx.str(spec, "clusterIP", "spec.clusterIP") or ""
+    cluster_ips = [c for c in ctx.list(spec, "clusterIPs", "spec.clusterIPs")]
+    headless = cluster_ip == "None"
+    ports = ctx.list(spec, "ports", "spec.ports")
+    if not ports and not headless and svc_type != "ExternalName":
+        ctx.add(required("spec.ports"))
+
+    if svc_type == "ExternalName":
+        if cluster_ip and cluster_ip != "":
+            ctx.add(forbidden("spec.clusterIP", "may not be set for ExternalName services"))
+        if [c for c in cluster_ips if c]:
+            ctx.add(forbidden("spec.clusterIPs", "may not be set for ExternalName services"))
+        if spec.get("ipFamilies"):
+            ctx.add(forbidden("spec.ipFamilies", "may not be set for ExternalName services"))
+        if spec.get("ipFamilyPolicy"):
+            ctx.add(forbidden("spec.ipFamilyPolicy", "may not be set for ExternalName services"))
+        external = ctx.str(spec, "externalName", "spec.externalName")
+        if not external:
+            ctx.add(required("spec.externalName"))
+        else:
+            clean = external[:-1] if external.endswith(".") else external
+            ctx.add(*(invalid_value("spec.externalName", external, m) for m in is_dns1123_subdomain(clean)))
+    elif spec.get("externalName"):
+        pass  # tolerated by Kubernetes for other types
+
+    names: set[str] = set()
+    for i, port in enumerate(ports):
+        p = _idx("spec.ports", i)
+        if not isinstance(port, dict):
+            ctx.add(invalid_value(p, _shown(port), "must be an object"))
+            continue
+        name = ctx.str(port, "name", f"{p}.name") or ""
+        if len(ports) > 1 and not name:
+            ctx.add(required(f"{p}.name"))
+        elif name:
+            ctx.add(*(invalid_value(f"{p}.name", name, m) for m in is_dns1123_label(name)))
+            if name in names:
+                ctx.add(duplicate(f"{p}.name", name))
+            names.add(name)
+        number = ctx.int(port, "port", f"{p}.port")
+        if number is None and "port" not in port:
+            number = 0
+        if number is not None:
+            ctx.add(*(invalid_value(f"{p}.port", number, m) for m in is_valid_port_num(number)))
+        protocol = ctx.str(port, "protocol", f"{p}.protocol")
+        if protocol == "":
+            ctx.add(required(f"{p}.protocol"))
+        elif protocol is not None and protocol not in PROTOCOLS:
+            ctx.add(not_supported(f"{p}.protocol", protocol, list(PROTOCOLS)))
+        _validate_port_num_or_name(ctx, port.get("targetPort"), f"{p}.targetPort")
+        app = ctx.str(port, "appProtocol", f"{p}.appProtocol")
+        if app is not None:
+            ctx.add(*(invalid_value(f"{p}.appProtocol", app, m) for m in is_qualified_name(app)))
+        node_port = ctx.int(port, "nodePort", f"{p}.nodePort")
+        if node_port:
+            if svc_type == "ClusterIP":
+                ctx.add(forbidden(f"{p}.nodePort", "may not be used when `type` is 'ClusterIP'"))
+            elif svc_type == "ExternalName":
+                ctx.add(forbidden(f"{p}.nodePort", "may not be used when `type` is 'ExternalName'"))
+            elif not NODE_PORT_RANGE[0] <= node_port <= NODE_PORT_RANGE[1]:
+                ctx.add(invalid_value(f"{p}.nodePort", node_port,
+                                      "provided port is not in the valid range. The range of valid ports is "
+                                      f"{NODE_PORT_RANGE[0]}-{NODE_PORT_RANGE[1]}"))
+
+    validate_labels(ctx, ctx.str_map(spec, "selector", "spec.selector"), "spec.selector")
+
+    affinity = ctx.str(spec, "sessionAffinity", "spec.sessionAffinity")
+    if affinity == "":
+        ctx.add(required("spec.sessionAffinity"))
+    elif affinity is not None and affinity not in SESSION_AFFINITIES:
+        ctx.add(not_supported("spec.sessionAffinity", affinity, list(SESSION_AFFINITIES)))
+
+    if svc_type != "ExternalName":
+        _validate_cluster_ips(ctx, cluster_ip, cluster_ips, spec)
+
+    itp = ctx.str(spec, "internalTrafficPolicy", "spec.internalTrafficPolicy")
+    if itp is not None and itp not in TRAFFIC_POLICIES:
+        ctx.add(not_supported("spec.internalTrafficPolicy", itp, list(TRAFFIC_POLICIES)))
+    etp = ctx.str(spec, "externalTrafficPolicy", "spec.externalTrafficPolicy")
+    if etp:
+        if svc_type not in ("NodePort", "LoadBalancer"):
+            ctx.add(invalid_value("spec.externalTrafficPolicy", etp,
+                                  "may only be set when `type` is 'NodePort' or 'LoadBalancer'"))
+        elif etp not in TRAFFIC_POLICIES:
+            ctx.add(not_supported("spec.externalTrafficPolicy", etp, list(TRAFFIC_POLICIES)))
+    td = ctx.str(spec, "trafficDistribution", "spec.trafficDistribution")
+    if td is not None and td not in TRAFFIC_DISTRIBUTIONS:
+        ctx.add(not_supported("spec.trafficDistribution", td, list(TRAFFIC_DISTRIBUTIONS)))
+
+    if old is not None:
+        old_spec = old.get("spec") if isinstance(old.get("spec"), dict) else {}
+        old_type = old_spec.get("type") or "ClusterIP"
+        if "ExternalName" not in (old_type, svc_type):
+            old_ips = [c for c in (old_spec.get("clusterIPs") or [old_spec.get("clusterIP")]) if c]
+            new_ips = [c for c in (cluster_ips or [cluster_ip]) if c]
+            # an empty clusterIP on update means "keep it"; the server carries the old one over
+            if old_ips and new_ips and old_ips[0] != new_ips[0]:
+                ctx.add(invalid_value("spec.clusterIPs[0]", _Raw("[]string{" + ", ".join(
+                    _go_quote(str(c)) for c in new_ips) + "}"), "may not change once set"))
+
+
+def _validate_cluster_ips(ctx: _Ctx, cluster_ip: str, cluster_ips: list[Any], spec: dict[str, Any]) -> None:
+    if cluster_ips and cluster_ip and cluster_ips[0] != cluster_ip:
+        ctx.add(invalid_value("spec.clusterIPs", _Raw("[]string{" + ", ".join(
+            _go_quote(str(c)) for c in cluster_ips) + "}"), "first value must match `clusterIP`"))
+    ips = cluster_ips or ([cluster_ip] if cluster_ip else [])
+    for i, ip in enumerate(ips):
+        path = _idx("spec.clusterIPs", i) if cluster_ips else "spec.clusterIP"
+        if not isinstance(ip, str):
+            ctx.add(invalid_value(path, _shown(ip), "must be a string"))
+            continue
+        if i == 0 and ip == "None":
+            if len(ips) > 1:
+                ctx.add(invalid_value("spec.clusterIPs", _Raw("[]string{" + ", ".join(
+                    _go_quote(str(c)) for c in ips) + "}"), "'None' must be the first and only value"))
+            continue
+        if _parse_ip(ip) is None:
+            ctx.add(invalid_value(path, ip, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"))
+    families = ctx.list(spec, "ipFamilies", "spec.ipFamilies")
+    seen: set[str] = set()
+    for i, fam in enumerate(families):
+        fp = _idx("spec.ipFamilies", i)
+        if fam not in IP_FAMILIES:
+            ctx.add(not_supported(fp, _shown(fam), list(IP_FAMILIES)))
+        elif fam in seen:
+            ctx.add(duplicate(fp, fam))
+        seen.add(fam if isinstance(fam, str) else "")
+    if len(families) > 2:
+        ctx.add(invalid_value("spec.ipFamilies", _Raw("[]core.IPFamily{" + ", ".join(
+            _go_quote(str(f)) for f in families) + "}"), "may specify no more than one IP for each IP family"))
+    policy = ctx.str(spec, "ipFamilyPolicy", "spec.ipFamilyPolicy")
+    if policy is not None and policy not in IP_FAMILY_POLICIES:
+        ctx.add(not_supported("spec.ipFamilyPolicy", policy, list(IP_FAMILY_POLICIES)))
+    if policy == "SingleStack" and (len(families) > 1 or len(cluster_ips) > 1):
+        ctx.add(invalid_value("spec.ipFamilyPolicy", policy,
+                              "must be 'RequireDualStack' or 'PreferDualStack' when multiple IP families "
+                              "are specified"))
+    for i, ip in enumerate(cluster_ips):
+        if i < len(families) and isinstance(ip, str) and ip != "None":
+            parsed = _parse_ip(ip)
+            if parsed is not None and families[i] in IP_FAMILIES and f"IPv{parsed.version}" != families[i]:
+                ctx.add(invalid_value(_idx("spec.clusterIPs", i), ip,
+                                      f"expected an {families[i]} value as indicated by `ipFamilies[{i}]`"))
+
+
+# --- Pods and pod templates ------------------------------------------------------------------
+
+RESTART_POLICIES = ("Always", "OnFailure", "Never")
+PULL_POLICIES = ("Always", "IfNotPresent", "Never")
+DNS_POLICIES = ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")
+
+
+def _validate_containers(ctx: _Ctx, spec: dict[str, Any], path: str, key: str, names: set[str],
+                         needed: bool) -> None:
+    cpath = f"{path}.{key}"
+    containers = ctx.list(spec, key, cpath)
+    if needed and not containers:
+        ctx.add(required(cpath))
+    for i, c in enumerate(containers):
+        p = _idx(cpath, i)
+        if not isinstance(c, dict):
+            ctx.add(invalid_value(p, _shown(c), "must be an object"))
+            continue
+        name = ctx.str(c, "name", f"{p}.name")
+        if not name:
+            ctx.add(required(f"{p}.name"))
+        else:
+            ctx.add(*(invalid_value(f"{p}.name", name, m) for m in is_dns1123_label(name)))
+            if name in names:
+                ctx.add(duplicate(f"{p}.name", name))
+            names.add(name)
+        image = ctx.str(c, "image", f"{p}.image")
+        if not image or not image.strip():
+            ctx.add(required(f"{p}.image"))
+        pull = ctx.str(c, "imagePullPolicy", f"{p}.imagePullPolicy")
+        if pull is not None and pull not in PULL_POLICIES:
+            ctx.add(not_supported(f"{p}.imagePullPolicy", pull, list(PULL_POLICIES)))
+        port_names: set[str] = set()
+        for j, port in enumerate(ctx.list(c, "ports", f"{p}.ports")):
+            pp = _idx(f"{p}.ports", j)
+            if not isinstance(port, dict):
+                ctx.add(invalid_value(pp, _shown(port), "must be an object"))
+                continue
+            pname = ctx.str(port, "name", f"{pp}.name")
+            if pname:
+                ctx.add(*(invalid_value(f"{pp}.name", pname, m) for m in is_valid_port_name(pname)))
+                if pname in port_names:
+                    ctx.add(duplicate(f"{pp}.name", pname))
+                port_names.add(pname)
+            cport = ctx.int(port, "containerPort", f"{pp}.containerPort")
+            if cport is None and "containerPort" not in port:
+                cport = 0
+            if cport is not None:
+                ctx.add(*(invalid_value(f"{pp}.containerPort", cport, m) for m in is_valid_port_num(cport)))
+            hport = ctx.int(port, "hostPort", f"{pp}.hostPort")
+            if hport:
+                ctx.add(*(invalid_value(f"{pp}.hostPort", hport, m) for m in is_valid_port_num(hport)))
+            proto = ctx.str(port, "protocol", f"{pp}.protocol")
+            if proto == "":
+                ctx.add(required(f"{pp}.protocol"))
+            elif proto is not None and proto not in PROTOCOLS:
+                ctx.add(not_supported(f"{pp}.protocol", proto, list(PROTOCOLS)))
+        env_path = f"{p}.env"
+        for j, env in enumerate(ctx.list(c, "env", env_path)):
+            ep = _idx(env_path, j)
+            ename = ctx.str(env, "name", f"{ep}.name") if isinstance(env, dict) else None
+            if not ename:
+                ctx.add(required(f"{ep}.name"))
+
+
+def _validate_pod_spec(ctx: _Ctx, spec: dict[str, Any], path: str) -> None:
+    names: set[str] = set()
+    _validate_containers(ctx, spec, path, "initContainers", names, needed=False)
+    _validate_containers(ctx, spec, path, "containers", names, needed=True)
+    restart = ctx.str(spec, "restartPolicy", f"{path}.restartPolicy")
+    if restart == "":
+        ctx.add(required(f"{path}.restartPolicy"))
+    elif restart is not None and restart not in RESTART_POLICIES:
+        ctx.add(not_supported(f"{path}.restartPolicy", restart, list(RESTART_POLICIES)))
+    dns = ctx.str(spec, "dnsPolicy", f"{path}.dnsPolicy")
+    if dns is not None and dns not in DNS_POLICIES:
+        ctx.add(not_supported(f"{path}.dnsPolicy", dns, list(DNS_POLICIES)))
+    for key in ("terminationGracePeriodSeconds", "activeDeadlineSeconds"):
+        v = ctx.int(spec, key, f"{path}.{key}")
+        if key == "activeDeadlineSeconds" and v is not None and v <= 0:
+            ctx.add(invalid_value(f"{path}.{key}", v, "must be between 1 and 2147483647, inclusive"))
+    node_name = ctx.str(spec, "nodeName", f"{path}.nodeName")
+    if node_name:
+        ctx.add(*(invalid_value(f"{path}.nodeName", node_name, m) for m in is_dns1123_subdomain(node_name)))
+    sa = ctx.str(spec, "serviceAccountName", f"{path}.serviceAccountName")
+    if sa:
+        ctx.add(*(invalid_value(f"{path}.serviceAccountName", sa, m) for m in is_dns1123_subdomain(sa)))
+    hostname = ctx.str(spec, "hostname", f"{path}.hostname")
+    if hostname:
+        ctx.add(*(invalid_value(f"{path}.hostname", hostname, m) for m in is_dns1123_label(hostname)))
+    subdomain = ctx.str(spec, "subdomain", f"{path}.subdomain")
+    if subdomain:
+        ctx.add(*(invalid_value(f"{path}.subdomain", subdomain, m) for m in is_dns1123_label(subdomain)))
+    validate_labels(ctx, ctx.str_map(spec, "nodeSelector", f"{path}.nodeSelector"), f"{path}.nodeSelector")
+
+
+_POD_UPDATE_FORBIDDEN = (
+    "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,"
+    "`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),"
+    "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)"
+)
+
+
+def _mutable_pod_fields_cleared(spec: dict[str, Any]) -> dict[str, Any]:
+    out = dict(spec)
+    for key in ("containers", "initContainers"):
+        if isinstance(out.get(key), list):
+            out[key] = [{k: v for k, v in c.items() if k != "image"} if isinstance(c, dict) else c
+                        for c in out[key]]
+    for key in ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds"):
+        out.pop(key, None)
+    return out
+
+
+def _validate_pod_update(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any]) -> None:
+    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    old_spec = old.get("spec") if isinstance(old.get("spec"), dict) else {}
+    if _mutable_pod_fields_cleared(spec) != _mutable_pod_fields_cleared(old_spec):
+        ctx.add(forbidden("spec", _POD_UPDATE_FORBIDDEN))
+    old_tol = old_spec.get("tolerations") or []
+    new_tol = spec.get("tolerations") or []
+    if isinstance(old_tol, list) and isinstance(new_tol, list) and any(t not in new_tol for t in old_tol):
+        ctx.add(forbidden("spec.tolerations", "existing toleration can not be modified except its tolerationSeconds"))
+    old_ads = old_spec.get("activeDeadlineSeconds")
+    new_ads = spec.get("activeDeadlineSeconds")
+    if isinstance(old_ads, int) and (new_ads is None or (isinstance(new_ads, int) and new_ads > old_ads)):
+        ctx.add(invalid_value("spec.activeDeadlineSeconds", _shown(new_ads),
+                              "must be less than or equal to previous value"))
+
+
+def _validate_pod(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+    spec = ctx.dict(obj, "spec", "spec")
+    _validate_pod_spec(ctx, spec, "spec")
+    status = ctx.dict(obj, "status", "status")
+    pod_ip = ctx.str(status, "podIP", "status.podIP")
+    if pod_ip and _parse_ip(pod_ip) is None:
+        ctx.add(invalid_value("status.podIP", pod_ip, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"))
+    if old is not None:
+        _validate_pod_update(ctx, obj, old)
+
+
+# --- Deployments and ReplicaSets -------------------------------------------------------------
+
+
+def _nonnegative(ctx: _Ctx, parent: dict[str, Any], key: str, path: str) -> int | None:
+    v = ctx.int(parent, key, path)
+    if v is not None and v < 0:
+        ctx.add(invalid_value(path, v, "must be greater than or equal to 0"))
+    return v
+
+
+def _validate_selector_spec(ctx: _Ctx, sel: dict[str, Any], path: str) -> bool:
+    """metav1 LabelSelector rules; True when the selector can be used for matching."""
+    before = len(ctx.causes)
+    validate_labels(ctx, ctx.str_map(sel, "matchLabels", f"{path}.matchLabels"), f"{path}.matchLabels")
+    for i, expr in enumerate(ctx.list(sel, "matchExpressions", f"{path}.matchExpressions")):
+        ep = _idx(f"{path}.matchExpressions", i)
+        if not isinstance(expr, dict):
+            ctx.add(invalid_value(ep, _shown(expr), "must be an object"))
+            continue
+        op = expr.get("operator")
+        values = ctx.list(expr, "values", f"{ep}.values")
+        if op in ("In", "NotIn"):
+            if not values:
+                ctx.add(required(f"{ep}.values", "must be specified when `operator` is 'In' or 'NotIn'"))
+        elif op in ("Exists", "DoesNotExist"):
+            if values:
+                ctx.add(forbidden(f"{ep}.values", "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"))
+        else:
+            ctx.add(invalid_value(f"{ep}.operator", _shown(op), "not a valid selector operator"))
+        key = ctx.str(expr, "key", f"{ep}.key") or ""
+        ctx.add(*(invalid_value(f"{ep}.key", key, m) for m in is_qualified_name(key)))
+        for j, v in enumerate(values):
+            vp = _idx(f"{ep}.values", j)
+            if not isinstance(v, str):
+                ctx.add(invalid_value(vp, _shown(v), "must be a string"))
+                continue
+            ctx.add(*(invalid_value(vp, v, m) for m in is_valid_label_value(v)))
+    return len(ctx.causes) == before
+
+
+def _validate_workload(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any] | None, deployment: bool) -> None:
+    spec = ctx.dict(obj, "spec", "spec")
+    replicas = _nonnegative(ctx, spec, "replicas", "spec.replicas")
+    del replicas
+    _nonnegative(ctx, spec, "minReadySeconds", "spec.minReadySeconds")
+    sel_usable = False
+    sel = spec.get("selector")
+    if sel is None:
+        ctx.add(required("spec.selector"))
+    elif not isinstance(sel, dict):
+        ctx.add(invalid_value("spec.selector", _shown(sel), "must be an object"))
+    else:
+        sel_usable = _validate_selector_spec(ctx, sel, "spec.selector")
+        if not sel.get("matchLabels") and not sel.get("matchExpressions"):
+            ctx.add(invalid_value("spec.selector", _go_selector(sel), "empty selector is invalid for deployment"))
+            sel_usable = False
+    template = ctx.dict(spec, "template", "spec.template")
+    if not template and "template" not in spec:
+        ctx.add(required("spec.template"))
+    tmeta = ctx.dict(template, "metadata", "spec.template.metadata")
+    tlabels = ctx.str_map(tmeta, "labels", "spec.template.metadata.labels")
+    if sel_usable:
+        from .selectors import label_selector_from_spec  # selectors imports this module
+
+        try:
+            selector = label_selector_from_spec(sel)
+        except Exception:
+            selector = None
+        if selector is not None and not selector.empty and not selector.matches(tlabels):
+            ctx.add(invalid_value("spec.template.metadata.labels", _Raw(_go_map(tlabels)),
+                                  "`selector` does not match template `labels`"))
+    if template:
+        _validate_meta(ctx, DEPLOYMENT_TEMPLATE_INFO, template, "spec.template.metadata", name_check=False)
+        tspec = ctx.dict(template, "spec", "spec.template.spec")
+        _validate_pod_spec(ctx, tspec, "spec.template.spec")
+        restart = tspec.get("restartPolicy")
+        if isinstance(restart, str) and restart and restart != "Always":
+            ctx.add(not_supported("spec.template.spec.restartPolicy", restart, ["Always"]))
+        if tspec.get("activeDeadlineSeconds") is not None:
+            ctx.add(forbidden("spec.template.spec.activeDeadlineSeconds",
+                              "activeDeadlineSeconds in ReplicaSet is not Supported"))
+    if deployment:
+        _validate_strategy(ctx, ctx.dict(spec, "strategy", "spec.strategy"))
+        rhl = spec.get("revisionHistoryLimit")
+        if rhl is not None:
+            _nonnegative(ctx, spec, "revisionHistoryLimit", "spec.revisionHistoryLimit")
+        pds = _nonnegative(ctx, spec, "progressDeadlineSeconds", "spec.progressDeadlineSeconds")
+        mrs = spec.get("minReadySeconds") if isinstance(spec.get("minReadySeconds"), int) else 0
+        if pds is not None and pds >= 0 and pds <= mrs:
+            ctx.add(invalid_value("spec.progressDeadlineSeconds", pds, "must be greater than minReadySeconds"))
+    if old is not None:
+        old_spec = old.get("spec") if isinstance(old.get("spec"), dict) else {}
+        if _selector_key(sel) != _selector_key(old_spec.get("selector")):
+            ctx.add(invalid_value("spec.selector", _go_selector(sel), "field is immutable"))
+
+
+def _selector_key(sel: Any) -> Any:
+    if not isinstance(sel, dict):
+        return sel
+    return (sorted((sel.get("matchLabels") or {}).items()), json.dumps(sel.get("matchExpressions") or [],
+                                                                       sort_keys=True))
+
+
+def _int_or_percent(v: Any) -> tuple[int, bool] | None:
+    """(value, is_percent), or None for a malformed value."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v, False
+    if isinstance(v, str) and _full(_PERCENT_RE, v):
+        return int(v[:-1]), True
+    return None
+
+
+def _validate_strategy(ctx: _Ctx, strategy: dict[str, Any]) -> None:
+    stype = strategy.get("type")
+    rolling = strategy.get("rollingUpdate")
+    if stype == "Recreate":
+        if rolling is not None:
+            ctx.add(forbidden("spec.strategy.rollingUpdate", "may not be specified when strategy `type` is 'Recreate'"))
+        return
+    if stype not in (None, "RollingUpdate"):
+        ctx.add(not_supported("spec.strategy.type", _shown(stype), ["Recreate", "RollingUpdate"]))
+        return
+    if rolling is None:
+        return  # defaulting fills 25%/25%
+    if not isinstance(rolling, dict):
+        ctx.add(invalid_value("spec.strategy.rollingUpdate", _shown(rolling), "must be an object"))
+        return
+    base = "spec.strategy.rollingUpdate"
+    values: dict[str, int] = {}
+    for key in ("maxUnavailable", "maxSurge"):
+        raw = rolling.get(key)
+        if raw is None:
+            values[key] = -1  # defaulted later
+            continue
+        parsed = _int_or_percent(raw)
+        if parsed is None:
+            if isinstance(raw, str):
+                ctx.add(invalid_value(f"{base}.{key}", _go_int_or_string(raw), regex_error(
+                    "a valid percent string must be a numeric string followed by an ending '%'", _PERCENT_FMT,
+                    "1%", "93%")))
+            else:
+                ctx.add(invalid_value(f"{base}.{key}", _shown(raw), "must be an integer or percentage (e.g '5%')"))
+            values[key] = -1
+            continue
+        n, is_percent = parsed
+        if not is_percent and n < 0:
+            ctx.add(invalid_value(f"{base}.{key}", n, "must be greater than or equal to 0"))
+        values[key] = n
+        if key == "maxUnavailable" and is_percent and n > 100:
+            ctx.add(invalid_value(f"{base}.{key}", _go_int_or_string(raw), "must not be greater than 100%"))
+    if values["maxUnavailable"] == 0 and values["maxSurge"] == 0:
+        ctx.add(invalid_value(f"{base}.maxUnavailable", _go_int_or_string(rolling.get("maxUnavailable")),
+                              "may not be 0 when `maxSurge` is 0"))
+
+
+# --- Endpoints, Node, Namespace, Lease ---------------------------------------------------------
+
+
+def _validate_endpoints(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+    for i, subset in enumerate(ctx.list(obj, "subsets", "subsets")):
+        p = _idx("subsets", i)
+        if not isinstance(subset, dict):
+            ctx.add(invalid_value(p, _shown(subset), "must be an object"))
+            continue
+        ready = ctx.list(subset, "addresses", f"{p}.addresses")
+        not_ready = ctx.list(subset, "notReadyAddresses", f"{p}.notReadyAddresses")
+        if not ready and not not_ready:
+            ctx.add(required(p, "must specify `addresses` or `notReadyAddresses`"))
+        for key, addrs in (("addresses", ready), ("notReadyAddresses", not_ready)):
+            for j, addr in enumerate(addrs):
+                ap = _idx(f"{p}.{key}", j)
+                if not isinstance(addr, dict):
+                    ctx.add(invalid_value(ap, _shown(addr), "must be an object"))
+                    continue
+                ip = ctx.str(addr, "ip", f"{ap}.ip")
+                ctx.extend(_ip_causes(f"{ap}.ip", ip or ""))
+                hostname = ctx.str(addr, "hostname", f"{ap}.hostname")
+                if hostname:
+                    ctx.add(*(invalid_value(f"{ap}.hostname", hostname, m) for m in is_dns1123_label(hostname)))
+                node = ctx.str(addr, "nodeName", f"{ap}.nodeName")
+                if node is not None:
+                    ctx.add(*(invalid_value(f"{ap}.nodeName", node, m) for m in is_dns1123_subdomain(node)))
+        ports = ctx.list(subset, "ports", f"{p}.ports")
+        for j, port in enumerate(ports):
+            pp = _idx(f"{p}.ports", j)
+            if not isinstance(port, dict):
+                ctx.add(invalid_value(pp, _shown(port), "must be an object"))
+                continue
+            name = ctx.str(port, "name", f"{pp}.name") or ""
+            if len(ports) > 1 and not name:
+                ctx.add(required(f"{pp}.name"))
+            elif name:
+                ctx.add(*(invalid_value(f"{pp}.name", name, m) for m in is_dns1123_label(name)))
+            number = ctx.int(port, "port", f"{pp}.port")
+            if number is None and "port" not in port:
+                number = 0
+            if number is not None:
+                ctx.add(*(invalid_value(f"{pp}.port", number, m) for m in is_valid_port_num(number)))
+            proto = ctx.str(port, "protocol", f"{pp}.protocol")
+            if proto == "":
+                ctx.add(required(f"{pp}.protocol"))
+            elif proto is not None and proto not in PROTOCOLS:
+                ctx.add(not_supported(f"{pp}.protocol", proto, list(PROTOCOLS)))
+            app = ctx.str(port, "appProtocol", f"{pp}.appProtocol")
+            if app is not None:
+                ctx.add(*(invalid_value(f"{pp}.appProtocol", app, m) for m in is_qualified_name(app)))
+
+
+def _validate_node(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+    spec = ctx.dict(obj, "spec", "spec")
+    cidrs = ctx.list(spec, "podCIDRs", "spec.podCIDRs")
+    cidr = ctx.str(spec, "podCIDR", "spec.podCIDR")
+    for i, c in enumerate(cidrs or ([cidr] if cidr else [])):
+        path = _idx("spec.podCIDRs", i) if cidrs else "spec.podCIDR"
+        try:
+            ipaddress.ip_network(str(c), strict=False)
+        except ValueError:
+            ctx.add(invalid_value(path, _shown(c), "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"))
+    if len(cidrs) > 2:
+        ctx.add(invalid_value("spec.podCIDRs", _shown(cidrs), "may specify no more than one CIDR for each IP family"))
+    unsched = spec.get("unschedulable")
+    if unsched is not None and not isinstance(unsched, bool):
+        ctx.add(invalid_value("spec.unschedulable", _shown(unsched), "must be a boolean"))
+    for i, taint in enumerate(ctx.list(spec, "taints", "spec.taints")):
+        tp = _idx("spec.taints", i)
+        if not isinstance(taint, dict):
+            ctx.add(invalid_value(tp, _shown(taint), "must be an object"))
+            continue
+        key = ctx.str(taint, "key", f"{tp}.key") or ""
+        ctx.add(*(invalid_value(f"{tp}.key", key, m) for m in is_qualified_name(key)))
+        effect = ctx.str(taint, "effect", f"{tp}.effect")
+        if not effect:
+            ctx.add(required(f"{tp}.effect"))
+        elif effect not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
+            ctx.add(not_supported(f"{tp}.effect", effect, ["NoSchedule", "PreferNoSchedule", "NoExecute"]))
+    if old is not None:
+        old_spec = old.get("spec") if isinstance(old.get("spec"), dict) else {}
+        old_cidrs = old_spec.get("podCIDRs") or []
+        if old_cidrs and cidrs and old_cidrs != cidrs:
+            ctx.add(forbidden("spec.podCIDRs", "node updates may not change podCIDR except from \"\" to valid"))
+    for i, addr in enumerate(ctx.list(ctx.dict(obj, "status", "status"), "addresses", "status.addresses")):
+        ap = _idx("status.addresses", i)
+        if not isinstance(addr, dict) or not isinstance(addr.get("type"), str):
+            ctx.add(required(f"{ap}.type"))
+
+
+def _validate_namespace(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+    spec = ctx.dict(obj, "spec", "spec")
+    for i, f in enumerate(ctx.list(spec, "finalizers", "spec.finalizers")):
+        fp = _idx("spec.finalizers", i)
+        if not isinstance(f, str):
+            ctx.add(invalid_value(fp, _shown(f), "must be a string"))
+            continue
+        msgs = is_qualified_name(f)
+        if not msgs and "/" not in f and f != "kubernetes":
+            msgs = ["name is neither a standard finalizer name nor is it fully qualified"]
+        ctx.add(*(invalid_value(fp, f, m) for m in msgs))
+    phase = ctx.str(ctx.dict(obj, "status", "status"), "phase", "status.phase")
+    if phase is not None and phase not in ("", "Active", "Terminating"):
+        ctx.add(not_supported("status.phase", phase, ["Active", "Terminating"]))
+
+
+def _validate_lease(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+    spec = ctx.dict(obj, "spec", "spec")
+    ctx.str(spec, "holderIdentity", "spec.holderIdentity")
+    duration = ctx.int(spec, "leaseDurationSeconds", "spec.leaseDurationSeconds")
+    if duration is not None and duration <= 0:
+        ctx.add(invalid_value("spec.leaseDurationSeconds", duration, "must be greater than 0"))
+    transitions = ctx.int(spec, "leaseTransitions", "spec.leaseTransitions")
+    if transitions is not None and transitions < 0:
+        ctx.add(invalid_value("spec.leaseTransitions", transitions, "must be greater than or equal to 0"))
+    for key in ("acquireTime", "renewTime"):
+        ctx.str(spec, key, f"spec.{key}")
+
+
+# --- entry points ----------------------------------------------------------------------------
+
+_Validator = Callable[[_Ctx, dict[str, Any], "dict[str, Any] | None"], None]
+
+_BY_KIND: dict[str, _Validator] = {
+    "EndpointSlice": _validate_endpoint_slice,
+    "Service": _validate_service,
+    "Pod": _validate_pod,
+    "Deployment": lambda ctx, obj, old: _validate_workload(ctx, obj, old, deployment=True),
+    "ReplicaSet": lambda ctx, obj, old: _validate_workload(ctx, obj, old, deployment=False),
+    "Endpoints": _validate_endpoints,
+    "Node": _validate_node,
+    "Namespace": _validate_namespace,
+    "Lease": _validate_lease,
+}
+
+# Pod templates carry ObjectMeta whose name is not checked; any namespaced kind will do.
+DEPLOYMENT_TEMPLATE_INFO = ResourceInfo("", "v1", "PodTemplate", "podtemplates", "podtemplate", True)
+
+
+def validate(info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[Cause]:
+    """Field errors for `obj` (a create when `old` is None, else an update of `old`)."""
+    ctx = _Ctx()
+    if not isinstance(obj, dict):
+        return [invalid_value("", _shown(obj), "must be an object")]
+    _validate_meta(ctx, info, obj)
+    if old is not None and isinstance(old, dict):
+        _validate_meta_update(ctx, obj, old)
+    check = None if info.opaque else _BY_KIND.get(info.kind)
+    if check is not None:
+        check(ctx, obj, old if isinstance(old, dict) else None)
+    return ctx.causes
