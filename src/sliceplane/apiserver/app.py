@@ -1,0 +1,293 @@
+"""The API server: the aiohttp application (`build_app`) and a runnable server (`APIServer`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from sliceplane.api import registry
+from sliceplane.api.errors import StatusError, internal, method_not_allowed, unavailable
+from sliceplane.apiserver import discovery
+from sliceplane.apiserver.config import ServerConfig
+from sliceplane.apiserver.handlers import RequestContext, ResourceHandlers, optional_module
+from sliceplane.apiserver.ipalloc import ServiceAllocations
+from sliceplane.apiserver.metrics import APIMetrics
+from sliceplane.apiserver.routes import ResourcePath, parse_resource_path
+from sliceplane.apiserver.watchcache import WatchCache, resource_label
+from sliceplane.store.base import Store, StoreError, StoreUnavailableError, open_store
+
+log = logging.getLogger(__name__)
+
+_encode = msgspec.json.Encoder().encode
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+class APIState:
+    """Everything one server holds: store, watch cache, allocators, metrics, handlers."""
+
+    def __init__(self, store: Store, config: ServerConfig) -> None:
+        self.store = store
+        self.config = config
+        self.metrics = APIMetrics()
+        self.cache = WatchCache(store, capacity=config.watch_cache_capacity,
+                                watcher_buffer=config.watcher_buffer,
+                                bookmark_interval=config.bookmark_interval, metrics=self.metrics)
+        self.allocations = ServiceAllocations.build(config.service_cidr, config.service_cidr_v6,
+                                                    config.node_port_range)
+        self.handlers = ResourceHandlers(store, config, self.cache, self.metrics, self.allocations)
+        self.server_address = f"{config.host}:{config.port}"
+        self.started = False
+
+    async def start(self) -> None:
+        await self.cache.start()
+        # Allocators are rebuilt from what is stored: the store is the only source of truth.
+        for co in self.cache.list(registry.SERVICES):
+            self.allocations.mark(co.obj)
+        for ns in SYSTEM_NAMESPACES:
+            if self.cache.get(registry.NAMESPACES, None, ns) is None:
+                try:
+                    await self.handlers.create(registry.NAMESPACES, None, {"metadata": {"name": ns}},
+                                               RequestContext(field_validation="Ignore"))
+                except StatusError as e:
+                    if e.code != 409:
+                        raise
+        self.started = True
+
+    async def stop(self) -> None:
+        self.started = False
+        await self.cache.stop()
+
+
+STATE_KEY = web.AppKey("sliceplane_state", APIState)
+
+
+def build_app(store: Store, config: ServerConfig | None = None) -> web.Application:
+    """The aiohttp application over an opened store; starting it starts the watch cache.
+
+    The caller owns the store (starts it before and closes it after).
+    """
+    config = config or ServerConfig()
+    state = APIState(store, config)
+    app = web.Application(client_max_size=config.max_request_bytes + 1024 * 1024,
+                          middlewares=[_errors_middleware])
+    app[STATE_KEY] = state
+    app.router.add_route("*", "/{tail:.*}", _dispatch)
+
+    async def on_startup(_: web.Application) -> None:
+        await state.start()
+
+    async def on_shutdown(_: web.Application) -> None:
+        state.cache.close_all_watchers()
+
+    async def on_cleanup(_: web.Application) -> None:
+        await state.stop()
+
+    app.on_startup.append(on_startup)
+    app.on_shutdown.append(on_shutdown)
+    app.on_cleanup.append(on_cleanup)
+    return app
+
+
+def state_of(app: web.Application) -> APIState:
+    return app[STATE_KEY]
+
+
+def _status_response(e: StatusError) -> web.Response:
+    return web.Response(body=_encode(e.to_status()), status=e.code, content_type="application/json")
+
+
+@web.middleware
+async def _errors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Every failure becomes a metav1.Status body; every request is counted."""
+    state = request.app[STATE_KEY]
+    try:
+        resp = await handler(request)
+    except StatusError as e:
+        resp = _status_response(e)
+    except StoreUnavailableError as e:
+        resp = _status_response(unavailable(f"storage is unavailable: {e}"))
+    except StoreError as e:
+        log.exception("store error on %s %s", request.method, request.path)
+        resp = _status_response(internal(str(e)))
+    except web.HTTPException:
+        raise
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception as e:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        resp = _status_response(internal(f"{type(e).__name__}: {e}"))
+    verb, resource, sub = request.get("metric", ("", "", ""))
+    if verb:
+        state.metrics.requests.labels(verb, resource, sub, str(resp.status)).inc()
+    return resp
+
+
+def _json(obj: Any, status: int = 200) -> web.Response:
+    return web.Response(body=_encode(obj), status=status, content_type="application/json")
+
+
+def _verb(method: str, rp: ResourcePath, watch: bool) -> str:
+    if rp.legacy_watch or (method == "GET" and rp.name is None and watch):
+        return "watch"
+    if method == "GET":
+        return "get" if rp.name is not None else "list"
+    if method == "POST":
+        return "create"
+    if method == "PUT":
+        return "update"
+    if method == "PATCH":
+        return "patch"
+    if method == "DELETE":
+        return "delete" if rp.name is not None else "deletecollection"
+    return method.lower()
+
+
+async def _dispatch(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE_KEY]
+    path = request.path.rstrip("/") or "/"
+    method = request.method
+    rp = parse_resource_path(path)
+    if rp is not None:
+        watch = (request.query.get("watch") or "").lower() in ("true", "1")
+        request["metric"] = (_verb(method, rp, watch), resource_label(rp.info), rp.subresource or "")
+        return await state.handlers.handle(request, rp)
+    if method not in ("GET", "HEAD"):
+        if _is_discovery_path(path):
+            raise method_not_allowed("the server does not allow this method on the requested resource")
+        raise not_found_status()
+    request["metric"] = ("get", "", "")
+    return await _serve_fixed(request, state, path)
+
+
+def _is_discovery_path(path: str) -> bool:
+    return path in ("/api", "/apis", "/api/v1", "/version") or path.startswith("/apis/")
+
+
+def not_found_status() -> StatusError:
+    return StatusError(404, "NotFound", "the server could not find the requested resource")
+
+
+async def _serve_fixed(request: web.Request, state: APIState, path: str) -> web.StreamResponse:
+    if path == "/version":
+        return _json(discovery.VERSION_INFO)
+    if path in ("/healthz", "/readyz", "/livez") or path.startswith(("/healthz/", "/readyz/", "/livez/")):
+        if not state.started:
+            return web.Response(text="not ready", status=503)
+        return web.Response(text="ok", content_type="text/plain")
+    if path == "/metrics":
+        body, ctype = state.metrics.exposition()
+        resp = web.Response(body=body)
+        resp.headers["Content-Type"] = ctype
+        return resp
+    if path == "/api":
+        return _json(discovery.api_versions(_server_address(request)))
+    if path == "/apis":
+        return _json(discovery.api_group_list())
+    if path == "/api/v1":
+        return _json(discovery.api_resource_list("", "v1"))
+    if path.startswith("/apis/"):
+        parts = path.split("/")[2:]
+        if len(parts) == 1 and discovery.served_group(parts[0]):
+            return _json(discovery.api_group(parts[0]))
+        if len(parts) == 2:
+            doc = discovery.api_resource_list(parts[0], parts[1])
+            if doc is not None and parts[0]:
+                return _json(doc)
+        raise not_found_status()
+    if path.startswith("/openapi/"):
+        return await _serve_openapi(path)
+    raise not_found_status()
+
+
+def _server_address(request: web.Request) -> str:
+    return request.host or "127.0.0.1"
+
+
+async def _serve_openapi(path: str) -> web.Response:
+    openapi = optional_module("openapi")
+    if openapi is None:
+        raise not_found_status()
+    if path == "/openapi/v2":
+        return _json(openapi.v2_document())
+    if path == "/openapi/v3":
+        return _json(openapi.v3_index())
+    prefix = "/openapi/v3/"
+    if path.startswith(prefix):
+        parts = path[len(prefix):].split("/")
+        if parts == ["api", "v1"]:
+            return _json(openapi.v3_document("", "v1"))
+        if len(parts) == 3 and parts[0] == "apis":
+            doc = openapi.v3_document(parts[1], parts[2])
+            if doc is not None:
+                return _json(doc)
+    raise not_found_status()
+
+
+class APIServer:
+    """A server on host:port over the store named by `config.store_url`."""
+
+    def __init__(self, config: ServerConfig | None = None, *, store: Store | None = None) -> None:
+        self.config = config or ServerConfig()
+        self._own_store = store is None
+        self.store: Store | None = store
+        self.app: web.Application | None = None
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self.port = self.config.port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.config.host}:{self.port}"
+
+    @property
+    def state(self) -> APIState:
+        assert self.app is not None
+        return self.app[STATE_KEY]
+
+    async def start(self) -> None:
+        if self.store is None:
+            self.store = open_store(self.config.store_url)
+        if self._own_store:
+            await self.store.start()
+        self.app = build_app(self.store, self.config)
+        self._runner = web.AppRunner(self.app, handler_cancellation=True, shutdown_timeout=2.0,
+                                     access_log=None)
+        await self._runner.setup()
+        self._site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        await self._site.start()
+        server = self._site._server
+        if server is not None and getattr(server, "sockets", None):
+            self.port = server.sockets[0].getsockname()[1]
+        self.state.server_address = f"{self.config.host}:{self.port}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            with contextlib.suppress(Exception):
+                await self._runner.cleanup()
+            self._runner = None
+        if self.store is not None and self._own_store:
+            with contextlib.suppress(Exception):
+                await self.store.close()
+
+    async def __aenter__(self) -> APIServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+async def serve_forever(config: ServerConfig) -> None:  # pragma: no cover - used by the CLI
+    server = APIServer(config)
+    await server.start()
+    log.info("API server listening on %s", server.url)
+    try:
+        while True:
+            await asyncio.sleep(3600)
+    finally:
+        await server.stop()

@@ -1,0 +1,858 @@
+"""Resource handlers: parse the request, run the create/update/delete pipeline against the store,
+and answer with Kubernetes' objects and metav1.Status errors.
+
+Reads of collections and watches go through the watch cache; single-object reads and every
+write go to the store, with compare-and-swap on the object's mod_revision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import importlib
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import msgspec
+import yaml
+from aiohttp import web
+
+from sliceplane.api import registry
+from sliceplane.api.errors import (
+    STALE_OBJECT,
+    Cause,
+    StatusError,
+    already_exists,
+    bad_request,
+    conflict,
+    forbidden_error,
+    invalid,
+    invalid_value,
+    method_not_allowed,
+    not_found,
+    required,
+    timeout,
+    too_large,
+    unsupported_media_type,
+)
+from sliceplane.api.meta import rfc3339
+from sliceplane.api.registry import ResourceInfo
+from sliceplane.apiserver import negotiation, objects
+from sliceplane.apiserver.config import ServerConfig
+from sliceplane.apiserver.ipalloc import AllocationError, ServiceAllocations
+from sliceplane.apiserver.metrics import APIMetrics
+from sliceplane.apiserver.negotiation import Accept
+from sliceplane.apiserver.routes import ResourcePath
+from sliceplane.apiserver.watchcache import JSON_ENCODING, Encoding, WatchCache, resource_label
+from sliceplane.store.base import (
+    KeyExistsError,
+    KeyNotFoundError,
+    KeyValue,
+    RevisionMismatchError,
+    Store,
+)
+
+log = logging.getLogger(__name__)
+
+_decode = msgspec.json.Decoder().decode
+_encode = msgspec.json.Encoder().encode
+
+# Kinds whose PUT may create a missing object (Kubernetes' AllowCreateOnUpdate).
+CREATE_ON_UPDATE = frozenset({"endpoints", "events", "leases"})
+# How often a write re-reads and retries when another writer won the compare-and-swap.
+MAX_WRITE_RETRIES = 16
+
+
+_optional_modules: dict[str, ModuleType] = {}
+
+
+def optional_module(name: str) -> ModuleType | None:
+    """A sibling api/ module when it exists (the server runs without it otherwise)."""
+    mod = _optional_modules.get(name)
+    if mod is not None:
+        return mod
+    try:
+        mod = importlib.import_module(f"sliceplane.api.{name}")
+    except ImportError as e:
+        if getattr(e, "name", "") != f"sliceplane.api.{name}":
+            log.exception("importing sliceplane.api.%s failed", name)
+        return None
+    _optional_modules[name] = mod
+    return mod
+
+
+def with_rv(obj: dict[str, Any], revision: int) -> dict[str, Any]:
+    md = obj.get("metadata")
+    if not isinstance(md, dict):
+        md = obj["metadata"] = {}
+    md["resourceVersion"] = str(revision)
+    return obj
+
+
+def without_rv(obj: dict[str, Any]) -> dict[str, Any]:
+    md = obj.get("metadata")
+    if isinstance(md, dict) and "resourceVersion" in md:
+        obj = dict(obj)
+        obj["metadata"] = {k: v for k, v in md.items() if k != "resourceVersion"}
+    return obj
+
+
+def drop_paths(obj: dict[str, Any], paths: list[str]) -> None:
+    """Remove fields named like `.spec.containers[0].foo` (unknown fields) from obj, in place."""
+    for path in paths:
+        tokens = _path_tokens(path)
+        if not tokens:
+            continue
+        node: Any = obj
+        for t in tokens[:-1]:
+            try:
+                node = node[t]
+            except (KeyError, IndexError, TypeError):
+                node = None
+                break
+        last = tokens[-1]
+        if isinstance(node, dict) and isinstance(last, str):
+            node.pop(last, None)
+
+
+def _path_tokens(path: str) -> list[str | int]:
+    out: list[str | int] = []
+    for part in path.strip(".").split("."):
+        while "[" in part and part.endswith("]"):
+            head, _, idx = part.partition("[")
+            if head:
+                out.append(head)
+            inner, _, rest = idx.partition("]")
+            try:
+                out.append(int(inner))
+            except ValueError:
+                out.append(inner)
+            part = rest
+            if not part:
+                break
+        if part:
+            out.append(part)
+    return out
+
+
+@dataclass
+class RequestContext:
+    """Per-request options shared by the write paths."""
+
+    dry_run: bool = False
+    field_validation: str = "Warn"
+    warnings: list[str] = field(default_factory=list)
+
+
+class TableEncoding:
+    """Watch events as one-row meta.k8s.io Tables (kubectl get -w)."""
+
+    def __init__(self, include_object: str, version: str) -> None:
+        self.include_object = include_object
+        self.version = version
+        self.key = f"table:{version}:{include_object}"
+
+    def encode(self, info: ResourceInfo, obj: dict[str, Any]) -> bytes:
+        printers = optional_module("printers")
+        assert printers is not None
+        table = printers.table(info, [obj], time.time(), self.include_object)
+        if self.version != "v1":
+            table = {**table, "apiVersion": f"meta.k8s.io/{self.version}"}
+        return _encode(table)
+
+
+class ResourceHandlers:
+    def __init__(self, store: Store, config: ServerConfig, cache: WatchCache, metrics: APIMetrics,
+                 allocations: ServiceAllocations) -> None:
+        self.store = store
+        self.config = config
+        self.cache = cache
+        self.metrics = metrics
+        self.allocations = allocations
+        self._rng = random.Random()
+
+    # ---- entry point -------------------------------------------------------------------
+    async def handle(self, request: web.Request, rp: ResourcePath) -> web.StreamResponse:
+        q = request.query
+        method = request.method
+        info = rp.info
+        accept = negotiation.parse_accept(request.headers.get("Accept"))
+        if rp.legacy_watch:
+            if method != "GET":
+                raise _not_allowed()
+            return await self.watch(request, rp, accept)
+        if method == "GET":
+            if rp.name is None:
+                if _truthy(q.get("watch")):
+                    _require_verb(info, "watch")
+                    return await self.watch(request, rp, accept)
+                _require_verb(info, "list")
+                return await self.list(request, rp, accept)
+            if rp.subresource == "scale":
+                obj, _ = await self.read(info, rp.namespace, rp.name)
+                return self.respond(self._scale_of(info, obj), accept)
+            if rp.subresource in ("binding", "finalize"):
+                raise _not_allowed()
+            obj, _ = await self.read(info, rp.namespace, rp.name)
+            return self.respond_object(info, obj, accept, q)
+        ctx = RequestContext(dry_run=_dry_run(q), field_validation=_field_validation(q))
+        if method == "POST":
+            if rp.subresource == "binding" and rp.name:
+                return await self.bind(request, rp, ctx)
+            if rp.name is not None:
+                raise _not_allowed()
+            _require_verb(info, "create")
+            _require_namespace(rp)
+            body = await self.read_body(request)
+            obj = negotiation.decode_object(body, request.headers.get("Content-Type"))
+            created = await self.create(info, rp.namespace, obj, ctx)
+            return self.respond(created, accept, status=201, warnings=ctx.warnings)
+        if rp.name is None:
+            if method == "DELETE":
+                _require_verb(info, "deletecollection")
+                return await self.delete_collection(request, rp, accept, ctx)
+            raise _not_allowed()
+        if method == "PUT":
+            if rp.subresource == "binding":
+                raise _not_allowed()
+            body = await self.read_body(request)
+            obj = negotiation.decode_object(body, request.headers.get("Content-Type"))
+            if rp.subresource == "scale":
+                result = await self.put_scale(info, rp, obj, ctx)
+                return self.respond(result, accept, warnings=ctx.warnings)
+            result, created = await self.update(info, rp.namespace, rp.name, lambda _old: obj, ctx,
+                                                subresource=rp.subresource,
+                                                allow_create=rp.subresource is None and info.plural in CREATE_ON_UPDATE)
+            return self.respond(result, accept, status=201 if created else 200, warnings=ctx.warnings)
+        if method == "PATCH":
+            if rp.subresource in ("binding", "finalize"):
+                raise _not_allowed()
+            return await self.patch(request, rp, accept, ctx)
+        if method == "DELETE":
+            if rp.subresource is not None:
+                raise _not_allowed()
+            return await self.delete(request, rp, accept, ctx)
+        raise _not_allowed()
+
+    # ---- bodies and responses ----------------------------------------------------------
+    async def read_body(self, request: web.Request) -> bytes:
+        limit = self.config.max_request_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise too_large(f"Request entity too large: limit is {limit}")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.content.iter_chunked(65536):
+            size += len(chunk)
+            if size > limit:
+                raise too_large(f"Request entity too large: limit is {limit}")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def respond(self, obj: Any, accept: Accept, *, status: int = 200, warnings: list[str] | None = None,
+                body: bytes | None = None) -> web.Response:
+        if accept.yaml:
+            data = yaml.safe_dump(_decode(body) if body is not None else obj, sort_keys=False).encode()
+            resp = web.Response(body=data, status=status, content_type="application/yaml")
+        else:
+            resp = web.Response(body=body if body is not None else _encode(obj), status=status,
+                                content_type="application/json")
+        for w in warnings or ():
+            resp.headers.add("Warning", '299 - "' + w.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        return resp
+
+    def respond_object(self, info: ResourceInfo, obj: dict[str, Any], accept: Accept, q: Any,
+                       status: int = 200) -> web.Response:
+        if accept.table and optional_module("printers") is not None:
+            return self.respond(self.table(info, [obj], accept, q, None), accept, status=status)
+        return self.respond(obj, accept, status=status)
+
+    def table(self, info: ResourceInfo, objs: list[dict[str, Any]], accept: Accept, q: Any,
+              resource_version: str | None) -> dict[str, Any]:
+        printers = optional_module("printers")
+        assert printers is not None
+        include = q.get("includeObject") or "Metadata"
+        if include not in ("None", "Metadata", "Object"):
+            raise bad_request(f'includeObject: Unsupported value: "{include}": supported values: '
+                              '"None", "Metadata", "Object"')
+        table = printers.table(info, objs, time.time(), include)
+        if accept.table_version != "v1":
+            table["apiVersion"] = f"meta.k8s.io/{accept.table_version}"
+        if resource_version is not None:
+            table.setdefault("metadata", {})["resourceVersion"] = resource_version
+        return table
+
+    # ---- store access ------------------------------------------------------------------
+    async def read(self, info: ResourceInfo, namespace: str | None, name: str) -> tuple[dict[str, Any], KeyValue]:
+        kv = await self.store.get(info.key(name, namespace))
+        if kv is None:
+            raise not_found(info.plural, name, info.group)
+        return with_rv(_decode(kv.value), kv.mod_revision), kv
+
+    def _count_write(self, info: ResourceInfo, op: str) -> None:
+        self.metrics.store_writes.labels(resource_label(info), op).inc()
+
+    # ---- admission pipeline (pure steps; see api/) -------------------------------------
+    def _check_fields(self, info: ResourceInfo, obj: dict[str, Any], ctx: RequestContext) -> None:
+        """Unknown fields: Strict -> 400, Warn -> Warning headers, Ignore -> dropped silently."""
+        if info.opaque:
+            return
+        schema = optional_module("schema")
+        if schema is None or not hasattr(schema, "unknown_fields"):
+            return
+        unknown = schema.unknown_fields(info, obj)
+        if not unknown:
+            return
+        names = [u.lstrip(".") for u in unknown]
+        if ctx.field_validation == "Strict":
+            raise bad_request("strict decoding error: " + ", ".join(f'unknown field "{n}"' for n in names))
+        if ctx.field_validation == "Warn":
+            ctx.warnings.extend(f'unknown field "{n}"' for n in names)
+        drop_paths(obj, unknown)
+
+    def _default(self, info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
+        defaults = optional_module("defaults")
+        if defaults is None:
+            return obj
+        return defaults.apply_defaults(info, obj)
+
+    def _validate(self, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        validation = optional_module("validation")
+        if validation is None:
+            return
+        causes: list[Cause] = list(validation.validate(info, obj, old))
+        if causes:
+            raise invalid(info.kind, (obj.get("metadata") or {}).get("name", ""), causes, info.group)
+
+    def _encode_checked(self, info: ResourceInfo, obj: dict[str, Any]) -> bytes:
+        data = _encode(without_rv(obj))
+        limit = self.config.max_object_bytes
+        if len(data) > limit:
+            name = (obj.get("metadata") or {}).get("name", "")
+            raise too_large(f'{info.qualified} "{name}" is too large: the object is {len(data)} bytes '
+                            f"after encoding, which exceeds the limit of {limit} bytes")
+        return data
+
+    async def _check_namespace(self, info: ResourceInfo, namespace: str, name: str) -> None:
+        cached = self.cache.get(registry.NAMESPACES, None, namespace)
+        ns_obj = cached.obj if cached is not None else None
+        if ns_obj is None or (ns_obj.get("metadata") or {}).get("deletionTimestamp"):
+            kv = await self.store.get(registry.NAMESPACES.key(namespace))
+            ns_obj = _decode(kv.value) if kv is not None else None
+        if ns_obj is None:
+            raise not_found("namespaces", namespace)
+        if (ns_obj.get("metadata") or {}).get("deletionTimestamp"):
+            raise forbidden_error(
+                info.plural, name,
+                f'{info.qualified} "{name}" is forbidden: unable to create new content in namespace '
+                f"{namespace} because it is being terminated", info.group)
+
+    # ---- create ------------------------------------------------------------------------
+    async def create(self, info: ResourceInfo, namespace: str | None, obj: dict[str, Any],
+                     ctx: RequestContext | None = None) -> dict[str, Any]:
+        ctx = ctx or RequestContext()
+        objects.check_identity(info, obj, namespace)
+        md = obj.get("metadata") or {}
+        if md.get("resourceVersion"):
+            raise bad_request("resourceVersion should not be set on objects to be created")
+        name, generate = md.get("name") or "", md.get("generateName") or ""
+        if not name and not generate:
+            raise invalid(info.kind, "", [required("metadata.name", "name or generateName is required")],
+                          info.group)
+        if info.namespaced:
+            namespace = namespace or md.get("namespace") or "default"
+            await self._check_namespace(info, namespace, name or generate)
+        obj = copy.deepcopy(obj)
+        self._check_fields(info, obj, ctx)
+        attempts = 8 if not name else 1
+        for attempt in range(attempts):
+            chosen = name or generate + "".join(
+                self._rng.choice(objects.NAME_SUFFIX_ALPHABET) for _ in range(objects.NAME_SUFFIX_LEN))
+            new = objects.prepare_create(info, obj, namespace=namespace, name=chosen, uid=str(uuid.uuid4()),
+                                         now=time.time())
+            new = self._default(info, new)
+            taken: tuple[list[str], list[int]] = ([], [])
+            if info is registry.SERVICES:
+                try:
+                    taken = self.allocations.allocate(new, None)
+                except AllocationError as e:
+                    raise invalid(info.kind, chosen, [e.cause], info.group) from None
+            try:
+                self._validate(info, new, None)
+                data = self._encode_checked(info, new)
+                if ctx.dry_run:
+                    self.allocations.release_parts(*taken)
+                    return new
+                kv = await self.store.create(info.key(chosen, namespace), data)
+            except KeyExistsError:
+                self.allocations.release_parts(*taken)
+                if attempt + 1 < attempts:
+                    continue
+                raise already_exists(info.plural, chosen, info.group) from None
+            except BaseException:
+                self.allocations.release_parts(*taken)
+                raise
+            self._count_write(info, "create")
+            return with_rv(new, kv.mod_revision)
+        raise AssertionError("unreachable")
+
+    # ---- update (PUT, PATCH, status, finalize, scale) ----------------------------------
+    async def update(self, info: ResourceInfo, namespace: str | None, name: str,
+                     mutate: Callable[[dict[str, Any]], dict[str, Any]], ctx: RequestContext, *,
+                     subresource: str | None = None, allow_create: bool = False,
+                     check_fields: bool = True) -> tuple[dict[str, Any], bool]:
+        """Read-modify-write with compare-and-swap; retried while the client named no resourceVersion.
+
+        Returns the stored object and whether it was created.
+        """
+        key = info.key(name, namespace)
+        for _ in range(MAX_WRITE_RETRIES):
+            kv = await self.store.get(key)
+            if kv is None:
+                if allow_create:
+                    body = mutate({})
+                    objects.check_identity(info, body, namespace, name)
+                    body = {**body, "metadata": {**(body.get("metadata") or {}), "name": name}}
+                    return await self.create(info, namespace, body, ctx), True
+                raise not_found(info.plural, name, info.group)
+            old = with_rv(_decode(kv.value), kv.mod_revision)
+            body = mutate(copy.deepcopy(old))
+            if not isinstance(body, dict):
+                raise bad_request("the body of the request must be a JSON object")
+            objects.check_identity(info, body, namespace, name)
+            current_rv = str(kv.mod_revision)
+            body_rv = str((body.get("metadata") or {}).get("resourceVersion") or "")
+            if body_rv and body_rv != current_rv:
+                raise conflict(info.plural, name, STALE_OBJECT, info.group)
+            if check_fields and subresource != "finalize":
+                body = copy.deepcopy(body)
+                self._check_fields(info, body, ctx)
+            new = objects.prepare_update(info, body, old, subresource=subresource)
+            new = self._default(info, new)
+            taken: tuple[list[str], list[int]] = ([], [])
+            if info is registry.SERVICES and subresource is None:
+                try:
+                    taken = self.allocations.allocate(new, old)
+                except AllocationError as e:
+                    raise invalid(info.kind, name, [e.cause], info.group) from None
+            try:
+                self._validate(info, new, old)
+                finished = (objects.namespace_finalized(new) if info is registry.NAMESPACES
+                            else objects.finalized(new))
+                if finished:
+                    self.allocations.release_parts(*taken)
+                    if ctx.dry_run:
+                        return new, False
+                    try:
+                        await self.store.delete(key, kv.mod_revision)
+                    except RevisionMismatchError:
+                        if body_rv:
+                            raise conflict(info.plural, name, STALE_OBJECT, info.group) from None
+                        continue
+                    except KeyNotFoundError:
+                        raise not_found(info.plural, name, info.group) from None
+                    self._count_write(info, "delete")
+                    if info is registry.SERVICES:
+                        self.allocations.release(old)
+                    return new, False
+                if without_rv(new) == without_rv(old):
+                    self.allocations.release_parts(*taken)
+                    return old, False  # nothing changed: no write, same resourceVersion
+                data = self._encode_checked(info, new)
+                if ctx.dry_run:
+                    self.allocations.release_parts(*taken)
+                    return with_rv(new, kv.mod_revision), False
+                stored = await self.store.update(key, data, kv.mod_revision)
+            except RevisionMismatchError as e:
+                self.allocations.release_parts(*taken)
+                if e.current is None:
+                    raise not_found(info.plural, name, info.group) from None
+                if body_rv:
+                    raise conflict(info.plural, name, STALE_OBJECT, info.group) from None
+                continue
+            except BaseException:
+                self.allocations.release_parts(*taken)
+                raise
+            self._count_write(info, "update")
+            if info is registry.SERVICES and subresource is None:
+                self.allocations.release_parts(*self.allocations.dropped_by_update(old, new))
+            return with_rv(new, stored.mod_revision), False
+        raise conflict(info.plural, name, STALE_OBJECT, info.group)
+
+    async def patch(self, request: web.Request, rp: ResourcePath, accept: Accept,
+                    ctx: RequestContext) -> web.Response:
+        info = rp.info
+        assert rp.name is not None
+        _require_verb(info, "patch")
+        ctype = negotiation.media_type(request.headers.get("Content-Type"))
+        if ctype == negotiation.APPLY_PATCH:
+            raise unsupported_media_type(ctype)
+        if ctype not in negotiation.PATCH_TYPES:
+            raise unsupported_media_type(request.headers.get("Content-Type") or "")
+        data = await self.read_body(request)
+        patch_mod = optional_module("patch")
+        if patch_mod is None:
+            raise StatusError(415, "UnsupportedMediaType", "patch is not available on this server yet")
+
+        if rp.subresource == "scale":
+            def mutate_scale(old: dict[str, Any]) -> dict[str, Any]:
+                scale = patch_mod.apply_patch(self._scale_of(info, old), data, ctype)
+                return self._scaled(info, old, scale)
+
+            result, _ = await self.update(info, rp.namespace, rp.name, mutate_scale, ctx, check_fields=False)
+            return self.respond(self._scale_of(info, result), accept, warnings=ctx.warnings)
+
+        def mutate(old: dict[str, Any]) -> dict[str, Any]:
+            return patch_mod.apply_patch(old, data, ctype)
+
+        result, _ = await self.update(info, rp.namespace, rp.name, mutate, ctx, subresource=rp.subresource)
+        return self.respond(result, accept, warnings=ctx.warnings)
+
+    # ---- scale -------------------------------------------------------------------------
+    def _scale_of(self, info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
+        selector_text = ""
+        selectors = optional_module("selectors")
+        spec_selector = (obj.get("spec") or {}).get("selector")
+        if selectors is not None and isinstance(spec_selector, dict):
+            try:
+                selector_text = str(selectors.label_selector_from_spec(spec_selector))
+            except StatusError:
+                selector_text = ""
+        return objects.to_scale(info, obj, selector_text)
+
+    def _scaled(self, info: ResourceInfo, old: dict[str, Any], scale: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(scale, dict):
+            raise bad_request("the body of the request must be a Scale object")
+        kind = scale.get("kind")
+        if kind and kind != "Scale":
+            raise bad_request(f"the kind in the data ({kind}) does not match the expected kind (Scale)")
+        rv = str((scale.get("metadata") or {}).get("resourceVersion") or "")
+        current = str((old.get("metadata") or {}).get("resourceVersion") or "")
+        if rv and rv != current:
+            raise conflict(info.plural, (old.get("metadata") or {}).get("name", ""), STALE_OBJECT, info.group)
+        replicas = (scale.get("spec") or {}).get("replicas", 0)
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+            raise invalid("Scale", (old.get("metadata") or {}).get("name", ""),
+                          [invalid_value("spec.replicas", replicas, "must be greater than or equal to 0")],
+                          "autoscaling")
+        return objects.apply_scale(old, scale)
+
+    async def put_scale(self, info: ResourceInfo, rp: ResourcePath, scale: dict[str, Any],
+                        ctx: RequestContext) -> dict[str, Any]:
+        assert rp.name is not None
+        result, _ = await self.update(info, rp.namespace, rp.name, lambda old: self._scaled(info, old, scale),
+                                      ctx, check_fields=False)
+        return self._scale_of(info, result)
+
+    # ---- binding -----------------------------------------------------------------------
+    async def bind(self, request: web.Request, rp: ResourcePath, ctx: RequestContext) -> web.Response:
+        assert rp.name is not None
+        body = negotiation.decode_object(await self.read_body(request), request.headers.get("Content-Type"))
+        name = rp.name
+        bmd = body.get("metadata") or {}
+        if bmd.get("name") and bmd["name"] != name:
+            raise bad_request(f"the name of the object ({bmd['name']}) does not match the name on the URL ({name})")
+        target = body.get("target") or {}
+        if not target.get("name"):
+            raise invalid("Binding", name, [required("target.name")])
+
+        def mutate(old: dict[str, Any]) -> dict[str, Any]:
+            md = old.get("metadata") or {}
+            if md.get("deletionTimestamp"):
+                raise conflict("pods/binding", name, f"pod {name} is being deleted, cannot be assigned to a host")
+            node = (old.get("spec") or {}).get("nodeName")
+            if node:
+                raise conflict("pods/binding", name, f'pod {name} is already assigned to node "{node}"')
+            uid = bmd.get("uid")
+            if uid and uid != md.get("uid"):
+                raise conflict("pods/binding", name, f"Precondition failed: UID in precondition: {uid}, "
+                               f"UID in object meta: {md.get('uid', '')}")
+            return objects.bind_pod(old, body, time.time())
+
+        await self.update(registry.PODS, rp.namespace, name, mutate, ctx, subresource="binding",
+                          check_fields=False)
+        return self.respond(objects.success_status(201), Accept(), status=201)
+
+    # ---- delete ------------------------------------------------------------------------
+    async def _delete_options(self, request: web.Request) -> dict[str, Any]:
+        q = request.query
+        opts: dict[str, Any] = {}
+        body = await self.read_body(request) if request.can_read_body else b""
+        if body.strip():
+            decoded = negotiation.decode_object(body, request.headers.get("Content-Type"))
+            opts.update(decoded)
+        if "gracePeriodSeconds" in q:
+            opts["gracePeriodSeconds"] = _int_param(q, "gracePeriodSeconds")
+        if "propagationPolicy" in q:
+            opts["propagationPolicy"] = q["propagationPolicy"]
+        if "orphanDependents" in q:
+            opts["orphanDependents"] = _truthy(q["orphanDependents"])
+        policy = opts.get("propagationPolicy")
+        if policy is None and opts.get("orphanDependents") is not None:
+            policy = "Orphan" if opts["orphanDependents"] else "Background"
+        if policy not in (None, "Orphan", "Foreground", "Background"):
+            raise invalid("DeleteOptions", "", [Cause("FieldValueNotSupported",
+                          f'Unsupported value: "{policy}": supported values: "Foreground", "Background", "Orphan"',
+                          "propagationPolicy")])
+        opts["propagationPolicy"] = policy
+        grace = opts.get("gracePeriodSeconds")
+        if grace is not None and (not isinstance(grace, int) or isinstance(grace, bool)):
+            raise bad_request("gracePeriodSeconds must be an integer")
+        return opts
+
+    async def delete(self, request: web.Request, rp: ResourcePath, accept: Accept,
+                     ctx: RequestContext) -> web.Response:
+        assert rp.name is not None
+        _require_verb(rp.info, "delete")
+        opts = await self._delete_options(request)
+        obj, status = await self.delete_one(rp.info, rp.namespace, rp.name, opts, ctx)
+        return self.respond(obj, accept, status=status)
+
+    async def delete_one(self, info: ResourceInfo, namespace: str | None, name: str, opts: dict[str, Any],
+                         ctx: RequestContext) -> tuple[dict[str, Any], int]:
+        key = info.key(name, namespace)
+        for _ in range(MAX_WRITE_RETRIES):
+            old, kv = await self.read(info, namespace, name)
+            objects.check_preconditions(info, old, opts.get("preconditions"), str(kv.mod_revision))
+            now = time.time()
+            if info is registry.NAMESPACES:
+                plan = self._plan_namespace_delete(old, opts.get("propagationPolicy"), now)
+            else:
+                plan = objects.plan_delete(info, old, grace_period=opts.get("gracePeriodSeconds"),
+                                           propagation=opts.get("propagationPolicy"), now=now)
+            if not plan.remove and plan.updated is None:
+                return old, 200
+            if ctx.dry_run:
+                return (old if plan.remove else plan.updated), 200  # type: ignore[return-value]
+            try:
+                if plan.remove:
+                    await self.store.delete(key, kv.mod_revision)
+                    self._count_write(info, "delete")
+                    if info is registry.SERVICES:
+                        self.allocations.release(old)
+                    return old, 200
+                assert plan.updated is not None
+                stored = await self.store.update(key, self._encode_checked(info, plan.updated), kv.mod_revision)
+                self._count_write(info, "update")
+                return with_rv(plan.updated, stored.mod_revision), 200
+            except RevisionMismatchError:
+                continue
+            except KeyNotFoundError:
+                raise not_found(info.plural, name, info.group) from None
+        raise conflict(info.plural, name, STALE_OBJECT, info.group)
+
+    def _plan_namespace_delete(self, ns: dict[str, Any], propagation: str | None, now: float) -> objects.DeletePlan:
+        md = ns.get("metadata") or {}
+        spec_finalizers = (ns.get("spec") or {}).get("finalizers") or []
+        if md.get("deletionTimestamp"):
+            if not spec_finalizers and not md.get("finalizers"):
+                return objects.DeletePlan(True)
+            raise conflict("namespaces", md.get("name", ""),
+                           "The system is ensuring all content is removed from this namespace.  Upon completion, "
+                           "this namespace will automatically be purged by the system.")
+        base = objects.plan_delete(registry.NAMESPACES, ns, grace_period=0, propagation=propagation, now=now)
+        if base.remove and not spec_finalizers:
+            return base
+        updated = copy.deepcopy(ns)
+        new_md = updated.setdefault("metadata", {})
+        if base.updated is not None:
+            new_md.update(base.updated.get("metadata") or {})
+        new_md["deletionTimestamp"] = new_md.get("deletionTimestamp") or rfc3339(now)
+        new_md["deletionGracePeriodSeconds"] = 0
+        updated["status"] = {**(updated.get("status") or {}), "phase": "Terminating"}
+        return objects.DeletePlan(False, updated)
+
+    async def delete_collection(self, request: web.Request, rp: ResourcePath, accept: Accept,
+                                ctx: RequestContext) -> web.Response:
+        info = rp.info
+        opts = await self._delete_options(request)
+        label_sel, field_sel = self._selectors(request, info)
+        await self._consistent(None)
+        deleted: list[dict[str, Any]] = []
+        for co in self.cache.list(info, rp.namespace if info.namespaced else None):
+            if not _selected(co.obj, label_sel, field_sel):
+                continue
+            md = co.obj.get("metadata") or {}
+            try:
+                obj, _ = await self.delete_one(info, md.get("namespace"), md.get("name", ""), opts, ctx)
+            except StatusError as e:
+                if e.code == 404:
+                    continue
+                raise
+            deleted.append(obj)
+        return self.respond({"kind": info.list_kind, "apiVersion": info.api_version,
+                             "metadata": {"resourceVersion": str(self.cache.revision)}, "items": deleted}, accept)
+
+    # ---- list --------------------------------------------------------------------------
+    def _selectors(self, request: web.Request, info: ResourceInfo) -> tuple[Any, Any]:
+        q = request.query
+        label_text = q.get("labelSelector") or ""
+        field_text = q.get("fieldSelector") or ""
+        rp_name = request.get("legacy_watch_name")
+        selectors = optional_module("selectors")
+        label_sel = field_sel = None
+        if selectors is None:
+            if label_text or field_text:
+                raise bad_request("selectors are not available on this server yet")
+            return None, None
+        if label_text:
+            label_sel = selectors.parse_label_selector(label_text)
+            if label_sel.empty:
+                label_sel = None
+        if rp_name:
+            field_text = f"metadata.name={rp_name}" + (f",{field_text}" if field_text else "")
+        if field_text:
+            field_sel = selectors.parse_field_selector(field_text, info)
+            if field_sel.empty:
+                field_sel = None
+        return label_sel, field_sel
+
+    async def _consistent(self, resource_version: str | None) -> None:
+        """Make the cache at least as fresh as `resource_version` (unset: the store's revision now)."""
+        if resource_version == "0":
+            return
+        if resource_version:
+            rv = _parse_rv(resource_version)
+            if not await self.cache.wait_until(rv, self.config.consistent_read_timeout):
+                raise timeout(f"Too large resource version: {rv}, current: {self.cache.revision}")
+            return
+        target = await self.store.current_revision()
+        if not await self.cache.wait_until(target, self.config.consistent_read_timeout):
+            raise timeout("Timeout: the watch cache did not catch up with the store")
+
+    async def list(self, request: web.Request, rp: ResourcePath, accept: Accept) -> web.Response:
+        info = rp.info
+        q = request.query
+        label_sel, field_sel = self._selectors(request, info)
+        await self._consistent(q.get("resourceVersion"))
+        rv = str(self.cache.revision)
+        items = [co for co in self.cache.list(info, rp.namespace if info.namespaced else None)
+                 if _selected(co.obj, label_sel, field_sel)]
+        if accept.table and optional_module("printers") is not None:
+            return self.respond(self.table(info, [co.obj for co in items], accept, q, rv), accept)
+        head = _encode({"kind": info.list_kind, "apiVersion": info.api_version, "metadata": {"resourceVersion": rv}})
+        body = head[:-1] + b',"items":[' + b",".join(co.json() for co in items) + b"]}"
+        return self.respond(None, accept, body=body)
+
+    # ---- watch -------------------------------------------------------------------------
+    async def watch(self, request: web.Request, rp: ResourcePath, accept: Accept) -> web.StreamResponse:
+        info = rp.info
+        q = request.query
+        if rp.legacy_watch and rp.name:
+            request["legacy_watch_name"] = rp.name
+        label_sel, field_sel = self._selectors(request, info)
+        rv_text = q.get("resourceVersion") or ""
+        rv = _parse_rv(rv_text) if rv_text and rv_text != "0" else None
+        encoding: Encoding = JSON_ENCODING
+        if accept.table and optional_module("printers") is not None:
+            include = q.get("includeObject") or "Metadata"
+            encoding = TableEncoding(include, accept.table_version)
+        timeout_s = _int_param(q, "timeoutSeconds") if q.get("timeoutSeconds") else None
+        if timeout_s is None or timeout_s <= 0:
+            timeout_s = int(1800 * (1 + random.random()))
+        resp = web.StreamResponse(status=200)
+        resp.content_type = "application/json"
+        resp.enable_chunked_encoding()
+        label = resource_label(info)
+        try:
+            watcher = self.cache.watch(info, rp.namespace if info.namespaced else None, resource_version=rv,
+                                       label_selector=label_sel, field_selector=field_sel, encoding=encoding,
+                                       bookmarks=_truthy(q.get("allowWatchBookmarks")))
+        except StatusError as e:
+            # Kubernetes reports an expired resourceVersion inside the stream, as an ERROR event.
+            await resp.prepare(request)
+            await resp.write(b'{"type":"ERROR","object":' + _encode(e.to_status()) + b"}\n")
+            await resp.write_eof()
+            return resp
+        request["watcher"] = watcher
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        try:
+            await resp.prepare(request)
+            while True:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    chunk = await asyncio.wait_for(watcher.next_chunk(), remaining)
+                except TimeoutError:
+                    break
+                if chunk is None:
+                    break
+                data = b"".join(chunk)
+                await resp.write(data)
+                self.metrics.watch_events.labels(label).inc(len(chunk))
+                self.metrics.watch_bytes.labels(label).inc(len(data))
+        except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
+            watcher.close()
+            raise
+        finally:
+            watcher.close()
+        with contextlib.suppress(ConnectionResetError, ConnectionError):
+            await resp.write_eof()
+        return resp
+
+
+def _selected(obj: dict[str, Any], label_sel: Any, field_sel: Any) -> bool:
+    if label_sel is not None and not label_sel.matches((obj.get("metadata") or {}).get("labels") or {}):
+        return False
+    return field_sel is None or field_sel.matches(obj)
+
+
+def _truthy(v: str | None) -> bool:
+    return (v or "").lower() in ("true", "1", "yes")
+
+
+def _int_param(q: Any, name: str) -> int:
+    text = q.get(name, "")
+    try:
+        return int(text)
+    except ValueError:
+        raise bad_request(f'{name}: Invalid value: "{text}": must be an integer') from None
+
+
+def _parse_rv(text: str) -> int:
+    try:
+        rv = int(text)
+        if rv < 0:
+            raise ValueError
+        return rv
+    except ValueError:
+        raise invalid("ListOptions", "", [Cause("FieldValueInvalid",
+                      f'Invalid value: "{text}": strconv.ParseUint: parsing "{text}": invalid syntax',
+                      "resourceVersion")]) from None
+
+
+def _dry_run(q: Any) -> bool:
+    values = q.getall("dryRun", [])
+    for v in values:
+        if v != "All":
+            raise bad_request(f'dryRun: Unsupported value: "{v}": supported values: "All"')
+    return bool(values)
+
+
+def _field_validation(q: Any) -> str:
+    v = q.get("fieldValidation") or "Warn"
+    if v not in ("Strict", "Warn", "Ignore"):
+        raise bad_request(f'fieldValidation: Unsupported value: "{v}": supported values: "Ignore", "Strict", "Warn"')
+    return v
+
+
+def _require_verb(info: ResourceInfo, verb: str) -> None:
+    if verb not in info.verbs:
+        raise _not_allowed()
+
+
+def _require_namespace(rp: ResourcePath) -> None:
+    if rp.info.namespaced and rp.namespace is None:
+        raise _not_allowed()
+
+
+def _not_allowed() -> StatusError:
+    return method_not_allowed("the server does not allow this method on the requested resource")
