@@ -16,7 +16,7 @@ class MemoryStore(Store):
     """
 
     def __init__(
-        self, *, history_capacity: int = 100_000, watch_queue_limit: int = DEFAULT_WATCH_QUEUE_LIMIT
+        self, *, history_capacity: int = 50_000, watch_queue_limit: int = DEFAULT_WATCH_QUEUE_LIMIT
     ) -> None:
         self._index = LiveIndex()
         self._hub = WatchHub(
