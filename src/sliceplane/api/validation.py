@@ -179,14 +179,18 @@ def _ip_causes(path: str, value: str, family: str = "") -> Causes:
     return _non_special_ip(path, value, ip)
 
 
+_LINK_LOCAL = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
+_LINK_LOCAL_MULTICAST = (ipaddress.ip_network("224.0.0.0/24"), ipaddress.ip_network("ff02::/10", strict=False))
+
+
 def _non_special_ip(path: str, value: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> Causes:
     if ip.is_unspecified:
         return [invalid_value(path, value, "may not be unspecified (0.0.0.0)")]
     if ip.is_loopback:
         return [invalid_value(path, value, "may not be in the loopback range (127.0.0.0/8, ::1/128)")]
-    if ip in ipaddress.ip_network("169.254.0.0/16") or ip in ipaddress.ip_network("fe80::/10"):
+    if any(ip in net for net in _LINK_LOCAL):
         return [invalid_value(path, value, "may not be in the link-local range (169.254.0.0/16, fe80::/10)")]
-    if ip in ipaddress.ip_network("224.0.0.0/24") or ip in ipaddress.ip_network("ff02::/10"):
+    if any(ip in net for net in _LINK_LOCAL_MULTICAST):
         return [invalid_value(path, value,
                               "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)")]
     return []
@@ -276,9 +280,9 @@ def _shown(v: Any) -> Any:
     if v is None or isinstance(v, (str, int, float, bool)):
         return v
     try:
-        return json.dumps(v, separators=(",", ":"), sort_keys=True)
+        return _Raw(json.dumps(v, separators=(",", ":"), sort_keys=True))
     except (TypeError, ValueError):
-        return str(v)
+        return _Raw(str(v))
 
 
 def _idx(path: str, i: int) -> str:
