@@ -1,0 +1,148 @@
+"""Field schemas of the kinds we serve, from `data/schema.json` (made by scripts/gen_schema.py).
+
+One data file answers three questions: which fields a kind has (strict field validation drops
+or rejects the rest, as Kubernetes' strict decoder does), how a strategic merge patch treats
+a field (merge key, strategy), and what the OpenAPI documents describe.
+
+Types in the data file are compact: a scalar name (`string`, `integer`, `number`, `boolean`,
+`byte`, `Time`, `MicroTime`, `IntOrString`, `Quantity`, `any`), a definition name
+(`io.k8s.api.core.v1.PodSpec`), or `["array", T]` / `["map", T]`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from sliceplane.api.registry import ResourceInfo
+
+Type = str | list[Any]
+
+SCALARS = frozenset(
+    {"string", "integer", "number", "boolean", "byte", "Time", "MicroTime", "IntOrString", "Quantity", "any"}
+)
+
+
+@cache
+def data() -> dict[str, Any]:
+    """The parsed schema.json, loaded once per process."""
+    text = resources.files("sliceplane.api").joinpath("data/schema.json").read_text()
+    return json.loads(text)
+
+
+def definitions() -> dict[str, dict[str, Any]]:
+    return data()["definitions"]
+
+
+def definition(name: str) -> dict[str, Any] | None:
+    return definitions().get(name)
+
+
+def definition_name(api_version: str, kind: str) -> str | None:
+    """`apps/v1`, `Deployment` -> `io.k8s.api.apps.v1.Deployment` (None for kinds we don't describe)."""
+    return data()["kinds"].get(f"{api_version}/{kind}")
+
+
+def definition_name_for(info: ResourceInfo) -> str | None:
+    return definition_name(info.api_version, info.kind)
+
+
+def definition_for(info: ResourceInfo) -> dict[str, Any] | None:
+    name = definition_name_for(info)
+    return definition(name) if name else None
+
+
+def is_definition(t: Type | None) -> bool:
+    return isinstance(t, str) and t not in SCALARS
+
+
+def field_type(def_name: str | None, field: str) -> Type | None:
+    """The type of `field` in definition `def_name`; None when unknown."""
+    if not def_name:
+        return None
+    d = definition(def_name)
+    if d is None:
+        return None
+    return d["properties"].get(field)
+
+
+def element_definition(t: Type | None) -> str | None:
+    """The definition an object, or the elements of a list/map, are described by."""
+    while isinstance(t, list):
+        t = t[1]
+    return t if is_definition(t) else None
+
+
+def patch_meta(def_name: str | None, field: str) -> tuple[str, str]:
+    """(patch strategy, merge key) Kubernetes declares for a field; ("", "") when none.
+
+    The strategy is as in the OpenAPI extension: "", "merge", "retainKeys", "merge,retainKeys".
+    """
+    if not def_name:
+        return "", ""
+    d = definition(def_name)
+    if d is None:
+        return "", ""
+    ext = d.get("extensions", {}).get(field)
+    if not ext:
+        return "", ""
+    return ext.get("x-kubernetes-patch-strategy", ""), ext.get("x-kubernetes-patch-merge-key", "")
+
+
+def prune(info: ResourceInfo, obj: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """A copy of `obj` without fields the kind does not have, and the paths of those fields.
+
+    Paths read like `.spec.template.spec.containers[0].foo`, in document order; the strict
+    decoder's message names them without the leading dot (see `strict_decoding_message`).
+    Opaque kinds, and kinds without a schema, are returned whole.
+    """
+    name = definition_name_for(info)
+    if info.opaque or name is None:
+        return copy.deepcopy(obj), []
+    unknown: list[str] = []
+    pruned = _prune_value(name, obj, "", unknown)
+    return pruned, unknown
+
+
+def prune_as(def_name: str, obj: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """`prune` against a named definition (e.g. an autoscaling/v1 Scale body)."""
+    unknown: list[str] = []
+    return _prune_value(def_name, obj, "", unknown), unknown
+
+
+def unknown_fields(info: ResourceInfo, obj: dict[str, Any]) -> list[str]:
+    """Paths of the fields `obj` has that the kind does not (for fieldValidation Strict/Warn)."""
+    return prune(info, obj)[1]
+
+
+def strict_decoding_message(paths: list[str]) -> str:
+    """The text Kubernetes' strict decoder gives for unknown fields."""
+    fields = ", ".join(f'unknown field "{p.lstrip(".")}"' for p in paths)
+    return f"strict decoding error: {fields}"
+
+
+def _prune_value(t: Type, value: Any, path: str, unknown: list[str]) -> Any:
+    if isinstance(t, list):
+        kind, elem = t
+        if kind == "array" and isinstance(value, list):
+            return [_prune_value(elem, v, f"{path}[{i}]", unknown) for i, v in enumerate(value)]
+        if kind == "map" and isinstance(value, dict):
+            return {k: _prune_value(elem, v, f"{path}[{k}]", unknown) for k, v in value.items()}
+        return copy.deepcopy(value)
+    if t in SCALARS or not isinstance(value, dict):
+        return copy.deepcopy(value)
+    d = definition(t)
+    if d is None:
+        return copy.deepcopy(value)
+    props = d["properties"]
+    out: dict[str, Any] = {}
+    for k, v in value.items():
+        sub = props.get(k)
+        if sub is None:
+            unknown.append(f"{path}.{k}")
+            continue
+        out[k] = _prune_value(sub, v, f"{path}.{k}", unknown)
+    return out
