@@ -435,3 +435,27 @@ async def test_open_store_urls(tmp_path: Path, url: str, kind: type) -> None:
         await store.close()
     assert isinstance(store, kind)
     assert kv.mod_revision == 1
+
+
+async def test_sqlite_failed_commit_fails_the_batch_and_keeps_revisions(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.db")
+    store = SQLiteStore(path, compact_interval=None, busy_timeout=0.05)
+    await store.start()
+    try:
+        a = await store.create("/a", b"1")
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")  # another connection holds the write lock: commits fail
+        results = await asyncio.gather(
+            store.create("/b", b"1"), store.update("/a", b"2", a.mod_revision), return_exceptions=True
+        )
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        after = await store.create("/c", b"1")
+        kvs, revision = await store.range("/")
+    finally:
+        await store.close()
+
+    assert [type(r) for r in results] == [StoreUnavailableError, StoreUnavailableError]
+    assert after.mod_revision == 2
+    assert [(kv.key, kv.value, kv.mod_revision) for kv in kvs] == [("/a", b"1", 1), ("/c", b"1", 2)]
+    assert revision == 2

@@ -131,9 +131,9 @@ def row_to_event(row: tuple[Any, ...]) -> WatchEvent:
     return WatchEvent("PUT", KeyValue(name, bytes(value or b""), create_rev, rev), prev, rev)
 
 
-def _connect(path: str) -> sqlite3.Connection:
+def _connect(path: str, busy_timeout: float) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA busy_timeout = 10000")
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
     return conn
 
 
@@ -148,8 +148,10 @@ class SQLiteStore(Store):
         compact_retain: int = 10000,
         ring_capacity: int = 8192,
         watch_queue_limit: int = DEFAULT_WATCH_QUEUE_LIMIT,
+        busy_timeout: float = 10.0,
     ) -> None:
         self.path = path
+        self.busy_timeout = busy_timeout
         self.compact_interval = compact_interval
         self.compact_retain = max(1, compact_retain)
         self._ring_capacity = ring_capacity
@@ -166,6 +168,7 @@ class SQLiteStore(Store):
         self._compact_lock = asyncio.Lock()
         self._compactor: asyncio.Task[None] | None = None
         self._open = False
+        self._writer_error: BaseException | None = None
         # Group commit counters, for benchmarks and metrics.
         self.commits = 0
         self.committed_writes = 0
@@ -275,6 +278,8 @@ class SQLiteStore(Store):
     def _submit(self, op: WriteOp) -> asyncio.Future[Any]:
         if not self._open:
             raise StoreUnavailableError("store is not open")
+        if self._writer_error is not None:
+            raise StoreUnavailableError(f"store writer failed: {self._writer_error}")
         assert self._loop is not None
         future = self._loop.create_future()
         self._queue.put((op, future))
@@ -337,7 +342,7 @@ class SQLiteStore(Store):
 
     def _writer_main(self, ready: asyncio.Future[Any]) -> None:
         try:
-            conn = _connect(self.path)
+            conn = _connect(self.path, self.busy_timeout)
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA cache_size = -32768")
@@ -360,8 +365,25 @@ class SQLiteStore(Store):
         self._call_loop(_resolve, ready, (list(state.values()), head, compacted))
         try:
             self._writer_loop(conn, state, head)
+        except BaseException as e:  # pragma: no cover - a bug; fail loudly rather than hang writers
+            log.exception("sqlite store writer thread died")
+            self._writer_error = e
         finally:
             conn.close()
+            self._fail_queued()
+
+    def _fail_queued(self) -> None:
+        """Fail whatever is still queued once the writer is gone, so no caller waits forever."""
+        error = StoreUnavailableError("store closed")
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, _Compaction):
+                self._call_loop(_fail, item.future, error)
+            elif item is not _STOP:
+                self._call_loop(_fail, item[1], error)
 
     def _writer_loop(self, conn: sqlite3.Connection, state: dict[str, KeyValue], revision: int) -> None:
         q = self._queue
@@ -396,37 +418,39 @@ class SQLiteStore(Store):
         results: list[tuple[asyncio.Future[Any], Any]] = []
         rows: list[tuple[Any, ...]] = []
         undo: list[tuple[str, KeyValue | None]] = []
-        for op, future in batch:
-            current = state.get(op.key)
-            try:
-                event = plan_write(op, current, revision + 1)
-            except StoreError as e:
-                results.append((future, e))
-                continue
-            revision += 1
-            undo.append((op.key, current))
-            apply_event(state, event)
-            rows.append(event_to_row(event))
-            results.append((future, event))
-        if rows:
-            try:
+        first_revision = revision
+        try:
+            for op, future in batch:
+                current = state.get(op.key)
+                try:
+                    event = plan_write(op, current, revision + 1)
+                except StoreError as e:
+                    results.append((future, e))
+                    continue
+                revision += 1
+                undo.append((op.key, current))
+                apply_event(state, event)
+                rows.append(event_to_row(event))
+                results.append((future, event))
+            if rows:
                 conn.execute("BEGIN IMMEDIATE")
                 conn.executemany(_INSERT, rows)
                 conn.execute("COMMIT")
                 self.commits += 1
                 self.committed_writes += len(rows)
-            except sqlite3.Error as e:
-                log.error("sqlite store write failed: %s", e)
+        except Exception as e:  # disk errors, and anything unexpected: the batch fails as a whole
+            log.error("sqlite store write failed: %s", e)
+            if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-                for key, previous in reversed(undo):
-                    if previous is None:
-                        state.pop(key, None)
-                    else:
-                        state[key] = previous
-                revision -= len(rows)
-                error = StoreUnavailableError(f"sqlite write failed: {e}")
-                results = [(future, error) for future, _ in results]
+            for key, previous in reversed(undo):
+                if previous is None:
+                    state.pop(key, None)
+                else:
+                    state[key] = previous
+            revision = first_revision
+            error = StoreUnavailableError(f"sqlite write failed: {e}")
+            results = [(future, error) for _, future in batch]
         self._call_loop(self._on_committed, results)
         return revision
 
@@ -462,7 +486,7 @@ class SQLiteStore(Store):
         self, prefix: str, first: int, last: int, limit: int
     ) -> tuple[list[WatchEvent], int]:
         if self._reader_conn is None:
-            self._reader_conn = _connect(self.path)
+            self._reader_conn = _connect(self.path, self.busy_timeout)
             self._reader_conn.execute("PRAGMA query_only = 1")
         end = min(last, first + limit - 1)
         params: list[Any] = [first, end]
