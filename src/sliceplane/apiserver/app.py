@@ -64,6 +64,8 @@ class APIState:
 
 
 STATE_KEY = web.AppKey("sliceplane_state", APIState)
+# (verb, resource, subresource) of a resource request, for the request counter.
+METRIC_KEY: Any = web.RequestKey("sliceplane_metric", tuple) if hasattr(web, "RequestKey") else "sliceplane_metric"
 
 
 def build_app(store: Store, config: ServerConfig | None = None) -> web.Application:
@@ -121,7 +123,7 @@ async def _errors_middleware(request: web.Request, handler: Any) -> web.StreamRe
     except Exception as e:
         log.exception("unexpected error on %s %s", request.method, request.path)
         resp = _status_response(internal(f"{type(e).__name__}: {e}"))
-    verb, resource, sub = request.get("metric", ("", "", ""))
+    verb, resource, sub = request.get(METRIC_KEY, ("", "", ""))
     if verb:
         state.metrics.requests.labels(verb, resource, sub, str(resp.status)).inc()
     return resp
@@ -154,13 +156,13 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
     rp = parse_resource_path(path)
     if rp is not None:
         watch = (request.query.get("watch") or "").lower() in ("true", "1")
-        request["metric"] = (_verb(method, rp, watch), resource_label(rp.info), rp.subresource or "")
+        request[METRIC_KEY] = (_verb(method, rp, watch), resource_label(rp.info), rp.subresource or "")
         return await state.handlers.handle(request, rp)
     if method not in ("GET", "HEAD"):
         if _is_discovery_path(path):
             raise method_not_allowed("the server does not allow this method on the requested resource")
         raise not_found_status()
-    request["metric"] = ("get", "", "")
+    request[METRIC_KEY] = ("get", "", "")
     return await _serve_fixed(request, state, path)
 
 
@@ -213,19 +215,21 @@ async def _serve_openapi(path: str) -> web.Response:
     if openapi is None:
         raise not_found_status()
     if path == "/openapi/v2":
-        return _json(openapi.v2_document())
+        return _raw_json(openapi.v2_document_json())
     if path == "/openapi/v3":
         return _json(openapi.v3_index())
     prefix = "/openapi/v3/"
     if path.startswith(prefix):
         parts = path[len(prefix):].split("/")
         if parts == ["api", "v1"]:
-            return _json(openapi.v3_document("", "v1"))
+            return _raw_json(openapi.v3_document_json("", "v1"))
         if len(parts) == 3 and parts[0] == "apis":
-            doc = openapi.v3_document(parts[1], parts[2])
-            if doc is not None:
-                return _json(doc)
+            return _raw_json(openapi.v3_document_json(parts[1], parts[2]))
     raise not_found_status()
+
+
+def _raw_json(body: bytes) -> web.Response:
+    return web.Response(body=body, content_type="application/json")
 
 
 class APIServer:

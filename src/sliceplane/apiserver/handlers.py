@@ -104,44 +104,6 @@ def without_rv(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
-def drop_paths(obj: dict[str, Any], paths: list[str]) -> None:
-    """Remove fields named like `.spec.containers[0].foo` (unknown fields) from obj, in place."""
-    for path in paths:
-        tokens = _path_tokens(path)
-        if not tokens:
-            continue
-        node: Any = obj
-        for t in tokens[:-1]:
-            try:
-                node = node[t]
-            except (KeyError, IndexError, TypeError):
-                node = None
-                break
-        last = tokens[-1]
-        if isinstance(node, dict) and isinstance(last, str):
-            node.pop(last, None)
-
-
-def _path_tokens(path: str) -> list[str | int]:
-    out: list[str | int] = []
-    for part in path.strip(".").split("."):
-        while "[" in part and part.endswith("]"):
-            head, _, idx = part.partition("[")
-            if head:
-                out.append(head)
-            inner, _, rest = idx.partition("]")
-            try:
-                out.append(int(inner))
-            except ValueError:
-                out.append(inner)
-            part = rest
-            if not part:
-                break
-        if part:
-            out.append(part)
-    return out
-
-
 @dataclass
 class RequestContext:
     """Per-request options shared by the write paths."""
@@ -299,22 +261,22 @@ class ResourceHandlers:
         self.metrics.store_writes.labels(resource_label(info), op).inc()
 
     # ---- admission pipeline (pure steps; see api/) -------------------------------------
-    def _check_fields(self, info: ResourceInfo, obj: dict[str, Any], ctx: RequestContext) -> None:
-        """Unknown fields: Strict -> 400, Warn -> Warning headers, Ignore -> dropped silently."""
+    def _check_fields(self, info: ResourceInfo, obj: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        """Unknown fields: Strict -> 400, Warn -> Warning headers; dropped from what is stored."""
         if info.opaque:
-            return
+            return obj
         schema = optional_module("schema")
-        if schema is None or not hasattr(schema, "unknown_fields"):
-            return
-        unknown = schema.unknown_fields(info, obj)
+        if schema is None:
+            return obj
+        pruned, unknown = schema.prune(info, obj)
         if not unknown:
-            return
+            return obj
         names = [u.lstrip(".") for u in unknown]
         if ctx.field_validation == "Strict":
             raise bad_request("strict decoding error: " + ", ".join(f'unknown field "{n}"' for n in names))
         if ctx.field_validation == "Warn":
             ctx.warnings.extend(f'unknown field "{n}"' for n in names)
-        drop_paths(obj, unknown)
+        return pruned
 
     def _default(self, info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
         defaults = optional_module("defaults")
@@ -368,8 +330,7 @@ class ResourceHandlers:
         if info.namespaced:
             namespace = namespace or md.get("namespace") or "default"
             await self._check_namespace(info, namespace, name or generate)
-        obj = copy.deepcopy(obj)
-        self._check_fields(info, obj, ctx)
+        obj = self._check_fields(info, obj, ctx)
         attempts = 8 if not name else 1
         for attempt in range(attempts):
             chosen = name or generate + "".join(
@@ -431,8 +392,7 @@ class ResourceHandlers:
             if body_rv and body_rv != current_rv:
                 raise conflict(info.plural, name, STALE_OBJECT, info.group)
             if check_fields and subresource != "finalize":
-                body = copy.deepcopy(body)
-                self._check_fields(info, body, ctx)
+                body = self._check_fields(info, body, ctx)
             new = objects.prepare_update(info, body, old, subresource=subresource)
             new = self._default(info, new)
             taken: tuple[list[str], list[int]] = ([], [])
@@ -442,7 +402,8 @@ class ResourceHandlers:
                 except AllocationError as e:
                     raise invalid(info.kind, name, [e.cause], info.group) from None
             try:
-                self._validate(info, new, old)
+                if subresource != "binding":  # a Binding may set spec.nodeName, which updates may not
+                    self._validate(info, new, old)
                 finished = (objects.namespace_finalized(new) if info is registry.NAMESPACES
                             else objects.finalized(new))
                 if finished:
@@ -690,11 +651,10 @@ class ResourceHandlers:
                              "metadata": {"resourceVersion": str(self.cache.revision)}, "items": deleted}, accept)
 
     # ---- list --------------------------------------------------------------------------
-    def _selectors(self, request: web.Request, info: ResourceInfo) -> tuple[Any, Any]:
+    def _selectors(self, request: web.Request, info: ResourceInfo, rp_name: str | None = None) -> tuple[Any, Any]:
         q = request.query
         label_text = q.get("labelSelector") or ""
         field_text = q.get("fieldSelector") or ""
-        rp_name = request.get("legacy_watch_name")
         selectors = optional_module("selectors")
         label_sel = field_sel = None
         if selectors is None:
@@ -744,9 +704,7 @@ class ResourceHandlers:
     async def watch(self, request: web.Request, rp: ResourcePath, accept: Accept) -> web.StreamResponse:
         info = rp.info
         q = request.query
-        if rp.legacy_watch and rp.name:
-            request["legacy_watch_name"] = rp.name
-        label_sel, field_sel = self._selectors(request, info)
+        label_sel, field_sel = self._selectors(request, info, rp.name if rp.legacy_watch else None)
         rv_text = q.get("resourceVersion") or ""
         rv = _parse_rv(rv_text) if rv_text and rv_text != "0" else None
         encoding: Encoding = JSON_ENCODING
@@ -770,7 +728,6 @@ class ResourceHandlers:
             await resp.write(b'{"type":"ERROR","object":' + _encode(e.to_status()) + b"}\n")
             await resp.write_eof()
             return resp
-        request["watcher"] = watcher
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         try:

@@ -108,6 +108,11 @@ def prepare_update(info: ResourceInfo, new: Obj, old: Obj, *, subresource: str |
         else:
             out.pop("status", None)
         return out
+    if subresource == "binding":
+        # The server built `new` itself from the stored pod (see bind_pod): take it whole.
+        out = copy.deepcopy(new)
+        out.get("metadata", {}).pop("resourceVersion", None)
+        return out
     if subresource == "finalize":
         out = copy.deepcopy(old)
         finalizers = (new.get("spec") or {}).get("finalizers")
