@@ -346,6 +346,7 @@ class SQLiteStore(Store):
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA cache_size = -32768")
+            conn.execute("PRAGMA journal_size_limit = 67108864")
             conn.executescript(_SCHEMA)
             conn.execute("DROP INDEX IF EXISTS log_name_id")
             state: dict[str, KeyValue] = {}
