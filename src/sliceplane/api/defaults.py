@@ -1,0 +1,441 @@
+"""Kubernetes 1.32's defaulting of the kinds we type, as a function of values.
+
+`apply_defaults` fills what Kubernetes' API defaulters fill when an object is decoded, plus the
+few values Kubernetes' registry and default admission plugins set on create that clients see
+in every object (a Pod's service account, priority, default tolerations, Pending phase; a
+Namespace's `kubernetes` finalizer). It never allocates anything: cluster IPs, ipFamilies and
+node ports are the server's job.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sliceplane.api.registry import ResourceInfo
+
+Obj = dict[str, Any]
+
+DEFAULT_TERMINATION_GRACE_PERIOD = 30
+DEFAULT_SCHEDULER = "default-scheduler"
+DEFAULT_MODE = 0o644  # secret, configMap, downwardAPI and projected volumes (420)
+DEFAULT_TOLERATION_SECONDS = 300
+CLIENT_IP_AFFINITY_SECONDS = 10800
+NAMESPACE_FINALIZER = "kubernetes"
+METADATA_NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+def apply_defaults(info: ResourceInfo, obj: Obj, *, create: bool | None = None) -> Obj:
+    """A defaulted copy of `obj` (the input is never changed).
+
+    `create` says whether the object is being created; create-only values (Pod phase, the
+    Namespace finalizer) are set only then. When None, an object without `metadata.uid` and
+    without a deletion timestamp counts as a create, so call this before assigning the uid.
+    """
+    out = copy.deepcopy(obj)
+    defaulter = _DEFAULTERS.get((info.group, info.kind))
+    if defaulter is not None and isinstance(out, dict):
+        if create is None:
+            meta = _dict(out.get("metadata"))
+            create = not meta.get("uid") and not meta.get("deletionTimestamp")
+        defaulter(out, create)
+    return out
+
+
+# ---- helpers ----
+
+def _dict(v: Any) -> Obj:
+    return v if isinstance(v, dict) else {}
+
+
+def _list(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else []
+
+
+def _child(parent: Obj, key: str) -> Obj:
+    """parent[key] as a dict, created when absent (left alone, and a throwaway returned, when not a dict)."""
+    v = parent.get(key)
+    if v is None:
+        v = parent[key] = {}
+    return v if isinstance(v, dict) else {}
+
+
+def _set(obj: Obj, key: str, value: Any) -> None:
+    """Kubernetes defaults empty values: absent, null, "" and 0 all count as unset."""
+    if obj.get(key) in (None, "", 0) and not isinstance(obj.get(key), bool):
+        obj[key] = value
+
+
+# ---- pods and pod templates ----
+
+def image_pull_policy(image: str) -> str:
+    """Always for `:latest` or an image without tag or digest, IfNotPresent otherwise."""
+    if not image:
+        return "IfNotPresent"  # Kubernetes cannot parse it and falls through to IfNotPresent
+    name = image.split("@", 1)
+    if len(name) == 2:  # a digest pins the image; a tag beside it still decides
+        tag = _tag(name[0])
+        return "Always" if tag == "latest" else "IfNotPresent"
+    tag = _tag(image)
+    return "Always" if tag in ("", "latest") else "IfNotPresent"
+
+
+def _tag(ref: str) -> str:
+    last = ref.rsplit("/", 1)[-1]
+    return last.rsplit(":", 1)[1] if ":" in last else ""
+
+
+def _default_probe(probe: Any) -> None:
+    if not isinstance(probe, dict):
+        return
+    _set(probe, "timeoutSeconds", 1)
+    _set(probe, "periodSeconds", 10)
+    _set(probe, "successThreshold", 1)
+    _set(probe, "failureThreshold", 3)
+    _default_http_get(probe.get("httpGet"))
+
+
+def _default_http_get(action: Any) -> None:
+    if isinstance(action, dict):
+        _set(action, "path", "/")
+        _set(action, "scheme", "HTTP")
+
+
+def _default_lifecycle(lifecycle: Any) -> None:
+    for hook in ("postStart", "preStop"):
+        handler = _dict(_dict(lifecycle).get(hook))
+        _default_http_get(handler.get("httpGet"))
+
+
+def _default_env(env: Any) -> None:
+    for var in _list(env):
+        source = _dict(_dict(var).get("valueFrom"))
+        if isinstance(source.get("fieldRef"), dict):
+            _set(source["fieldRef"], "apiVersion", "v1")
+        if isinstance(source.get("resourceFieldRef"), dict) and source["resourceFieldRef"].get("divisor") is None:
+            source["resourceFieldRef"]["divisor"] = "0"
+
+
+def _default_ports(ports: Any) -> None:
+    for port in _list(ports):
+        if isinstance(port, dict):
+            _set(port, "protocol", "TCP")
+
+
+def _default_container(c: Any) -> None:
+    if not isinstance(c, dict):
+        return
+    if not c.get("imagePullPolicy") and isinstance(c.get("image", ""), str):
+        c["imagePullPolicy"] = image_pull_policy(c.get("image", ""))
+    _set(c, "terminationMessagePath", "/dev/termination-log")
+    _set(c, "terminationMessagePolicy", "File")
+    _default_common_container(c)
+
+
+def _default_common_container(c: Obj) -> None:
+    _default_ports(c.get("ports"))
+    _default_env(c.get("env"))
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        _default_probe(c.get(probe))
+    _default_lifecycle(c.get("lifecycle"))
+
+
+def _default_items(items: Any) -> None:
+    for item in _list(items):
+        ref = _dict(item).get("fieldRef")
+        if isinstance(ref, dict):
+            _set(ref, "apiVersion", "v1")
+
+
+VOLUME_SOURCES_WITH_MODE = ("secret", "configMap", "downwardAPI", "projected")
+
+
+def _default_volume(v: Any) -> None:
+    if not isinstance(v, dict):
+        return
+    if not any(k != "name" and v[k] is not None for k in v):
+        v["emptyDir"] = {}
+    for source in VOLUME_SOURCES_WITH_MODE:
+        if isinstance(v.get(source), dict) and v[source].get("defaultMode") is None:
+            v[source]["defaultMode"] = DEFAULT_MODE
+    if isinstance(v.get("downwardAPI"), dict):
+        _default_items(v["downwardAPI"].get("items"))
+    if isinstance(v.get("hostPath"), dict) and v["hostPath"].get("type") is None:
+        v["hostPath"]["type"] = ""
+    for projection in _list(_dict(v.get("projected")).get("sources")):
+        token = _dict(projection).get("serviceAccountToken")
+        if isinstance(token, dict):
+            _set(token, "expirationSeconds", 3600)
+        downward = _dict(projection).get("downwardAPI")
+        if isinstance(downward, dict):
+            _default_items(downward.get("items"))
+
+
+def _default_pod_spec(spec: Obj) -> None:
+    _set(spec, "dnsPolicy", "ClusterFirst")
+    _set(spec, "restartPolicy", "Always")
+    if spec.get("securityContext") is None:
+        spec["securityContext"] = {}
+    if spec.get("terminationGracePeriodSeconds") is None:
+        spec["terminationGracePeriodSeconds"] = DEFAULT_TERMINATION_GRACE_PERIOD
+    _set(spec, "schedulerName", DEFAULT_SCHEDULER)
+    # v1's deprecated serviceAccount mirrors serviceAccountName.
+    if not spec.get("serviceAccountName") and spec.get("serviceAccount"):
+        spec["serviceAccountName"] = spec["serviceAccount"]
+    if spec.get("serviceAccountName"):
+        spec["serviceAccount"] = spec["serviceAccountName"]
+    for key in ("containers", "initContainers"):
+        for c in _list(spec.get(key)):
+            _default_container(c)
+    for c in _list(spec.get("ephemeralContainers")):
+        if isinstance(c, dict):
+            _default_common_container(c)
+    for v in _list(spec.get("volumes")):
+        _default_volume(v)
+
+
+def _default_template(owner_spec: Obj) -> None:
+    template = owner_spec.get("template")
+    if isinstance(template, dict):
+        spec = template.get("spec")
+        if isinstance(spec, dict):
+            _default_pod_spec(spec)
+
+
+NOT_READY_TAINT = "node.kubernetes.io/not-ready"
+UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
+
+
+def _tolerates_no_execute(tolerations: list[Any], key: str) -> bool:
+    for t in tolerations:
+        t = _dict(t)
+        if t.get("effect") not in (None, "", "NoExecute"):
+            continue
+        if t.get("key") == key or (not t.get("key") and t.get("operator") == "Exists"):
+            return True
+    return False
+
+
+def _default_pod(pod: Obj, create: bool) -> None:
+    spec = _child(pod, "spec")
+    _default_pod_spec(spec)
+    for key in ("containers", "initContainers"):
+        for c in _list(spec.get(key)):
+            resources = _dict(_dict(c).get("resources"))
+            limits = resources.get("limits")
+            if isinstance(limits, dict) and limits:
+                requests = resources.get("requests")
+                if not isinstance(requests, dict):
+                    requests = resources["requests"] = {}
+                for name, qty in limits.items():
+                    requests.setdefault(name, qty)
+    if spec.get("enableServiceLinks") is None:
+        spec["enableServiceLinks"] = True
+    if spec.get("hostNetwork") is True:
+        for key in ("containers", "initContainers"):
+            for c in _list(spec.get(key)):
+                for port in _list(_dict(c).get("ports")):
+                    if isinstance(port, dict) and not port.get("hostPort") and port.get("containerPort"):
+                        port["hostPort"] = port["containerPort"]
+    # What the ServiceAccount, Priority and DefaultTolerationSeconds admission plugins add.
+    if not spec.get("serviceAccountName"):
+        spec["serviceAccountName"] = spec["serviceAccount"] = "default"
+    if spec.get("priority") is None and not spec.get("priorityClassName"):
+        spec["priority"] = 0
+    _set(spec, "preemptionPolicy", "PreemptLowerPriority")
+    tolerations = spec.get("tolerations")
+    if tolerations is None or isinstance(tolerations, list):
+        added = [
+            {"key": key, "operator": "Exists", "effect": "NoExecute",
+             "tolerationSeconds": DEFAULT_TOLERATION_SECONDS}
+            for key in (NOT_READY_TAINT, UNREACHABLE_TAINT)
+            if not _tolerates_no_execute(tolerations or [], key)
+        ]
+        if added:
+            spec["tolerations"] = [*(tolerations or []), *added]
+    if create:
+        status = _child(pod, "status")
+        _set(status, "phase", "Pending")
+        _set(status, "qosClass", pod_qos_class(pod))
+
+
+# ---- QoS class ----
+
+_SUFFIXES = {
+    "": 1, "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "k": 10**3, "M": 10**6,
+    "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+    "Pi": 2**50, "Ei": 2**60,
+}
+_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
+
+
+def parse_quantity(value: Any) -> Decimal | None:
+    """A resource.Quantity (`500m`, `1Gi`, `2`, 0.5) as a number; None when it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return Decimal(str(value))
+    if not isinstance(value, str):
+        return None
+    m = _QUANTITY.match(value.strip())
+    if not m:
+        return None
+    try:
+        return Decimal(m.group(1)) * Decimal(_SUFFIXES[m.group(2) or ""])
+    except InvalidOperation:
+        return None
+
+
+QOS_RESOURCES = ("cpu", "memory")
+
+
+def pod_qos_class(pod: Obj) -> str:
+    """Guaranteed, Burstable or BestEffort, from the containers' cpu and memory requests and limits."""
+    spec = _dict(pod.get("spec"))
+    requests: dict[str, Decimal] = {}
+    limits: dict[str, Decimal] = {}
+    guaranteed = True
+    for key in ("containers", "initContainers"):
+        for c in _list(spec.get(key)):
+            res = _dict(_dict(c).get("resources"))
+            c_limits: set[str] = set()
+            for name in QOS_RESOURCES:
+                req = parse_quantity(_dict(res.get("requests")).get(name))
+                lim = parse_quantity(_dict(res.get("limits")).get(name))
+                if req:
+                    requests[name] = requests.get(name, Decimal(0)) + req
+                if lim:
+                    c_limits.add(name)
+                    limits[name] = limits.get(name, Decimal(0)) + lim
+            if c_limits != set(QOS_RESOURCES):
+                guaranteed = False
+    if not requests and not limits:
+        return "BestEffort"
+    if guaranteed and all(requests.get(n, limits[n]) == limits[n] for n in limits):
+        return "Guaranteed"
+    return "Burstable"
+
+
+# ---- workloads ----
+
+def _default_deployment(d: Obj, create: bool) -> None:
+    spec = _child(d, "spec")
+    if spec.get("replicas") is None:
+        spec["replicas"] = 1
+    strategy = _child(spec, "strategy")
+    _set(strategy, "type", "RollingUpdate")
+    if strategy.get("type") == "RollingUpdate":
+        rolling = _child(strategy, "rollingUpdate")
+        if rolling.get("maxUnavailable") is None:
+            rolling["maxUnavailable"] = "25%"
+        if rolling.get("maxSurge") is None:
+            rolling["maxSurge"] = "25%"
+    if spec.get("revisionHistoryLimit") is None:
+        spec["revisionHistoryLimit"] = 10
+    if spec.get("progressDeadlineSeconds") is None:
+        spec["progressDeadlineSeconds"] = 600
+    _default_template(spec)
+
+
+def _default_replica_set(rs: Obj, create: bool) -> None:
+    spec = _child(rs, "spec")
+    if spec.get("replicas") is None:
+        spec["replicas"] = 1
+    _default_template(spec)
+
+
+# ---- services and endpoints ----
+
+def _default_service(svc: Obj, create: bool) -> None:
+    spec = _child(svc, "spec")
+    _set(spec, "sessionAffinity", "None")
+    if spec.get("sessionAffinity") == "None":
+        spec.pop("sessionAffinityConfig", None)
+    elif spec.get("sessionAffinity") == "ClientIP":
+        client_ip = _dict(_dict(spec.get("sessionAffinityConfig")).get("clientIP"))
+        if client_ip.get("timeoutSeconds") is None:
+            spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds": CLIENT_IP_AFFINITY_SECONDS}}
+    _set(spec, "type", "ClusterIP")
+    for port in _list(spec.get("ports")):
+        if not isinstance(port, dict):
+            continue
+        _set(port, "protocol", "TCP")
+        if port.get("targetPort") in (None, 0, "") and port.get("port") is not None:
+            port["targetPort"] = port["port"]
+    kind = spec.get("type")
+    if kind in ("NodePort", "LoadBalancer"):
+        _set(spec, "externalTrafficPolicy", "Cluster")
+    if kind in ("ClusterIP", "NodePort", "LoadBalancer") and spec.get("internalTrafficPolicy") is None:
+        spec["internalTrafficPolicy"] = "Cluster"
+    if kind == "LoadBalancer" and spec.get("allocateLoadBalancerNodePorts") is None:
+        spec["allocateLoadBalancerNodePorts"] = True
+    # A single-stack cluster's answer; two requested families are left to the allocator to judge.
+    if kind != "ExternalName" and spec.get("ipFamilyPolicy") is None and len(_list(spec.get("ipFamilies"))) < 2:
+        spec["ipFamilyPolicy"] = "SingleStack"
+    status = _child(svc, "status")
+    if status.get("loadBalancer") is None:
+        status["loadBalancer"] = {}
+    for ingress in _list(_dict(status.get("loadBalancer")).get("ingress")):
+        if isinstance(ingress, dict) and ingress.get("ip") and ingress.get("ipMode") is None:
+            ingress["ipMode"] = "VIP"
+
+
+def _default_endpoints(ep: Obj, create: bool) -> None:
+    for subset in _list(ep.get("subsets")):
+        _default_ports(_dict(subset).get("ports"))
+
+
+def _default_endpoint_slice(slice_: Obj, create: bool) -> None:
+    for port in _list(slice_.get("ports")):
+        if not isinstance(port, dict):
+            continue
+        if port.get("name") is None:
+            port["name"] = ""
+        if port.get("protocol") is None:
+            port["protocol"] = "TCP"
+
+
+# ---- cluster objects ----
+
+def _default_namespace(ns: Obj, create: bool) -> None:
+    meta = _child(ns, "metadata")
+    if meta.get("name"):
+        labels = meta.get("labels")
+        if not isinstance(labels, dict):
+            labels = meta["labels"] = {}
+        labels[METADATA_NAME_LABEL] = meta["name"]
+    if create:
+        spec = _child(ns, "spec")
+        finalizers = spec.get("finalizers")
+        if not isinstance(finalizers, list):
+            spec["finalizers"] = [NAMESPACE_FINALIZER]
+        elif NAMESPACE_FINALIZER not in finalizers:
+            finalizers.append(NAMESPACE_FINALIZER)
+    status = _child(ns, "status")
+    _set(status, "phase", "Active")
+
+
+def _default_node(node: Obj, create: bool) -> None:
+    status = node.get("status")
+    if isinstance(status, dict) and status.get("allocatable") is None and isinstance(status.get("capacity"), dict):
+        status["allocatable"] = dict(status["capacity"])
+
+
+def _default_secret(secret: Obj, create: bool) -> None:
+    _set(secret, "type", "Opaque")
+
+
+_DEFAULTERS: dict[tuple[str, str], Callable[[Obj, bool], None]] = {
+    ("", "Pod"): _default_pod,
+    ("", "Service"): _default_service,
+    ("", "Endpoints"): _default_endpoints,
+    ("", "Namespace"): _default_namespace,
+    ("", "Node"): _default_node,
+    ("", "Secret"): _default_secret,
+    ("apps", "Deployment"): _default_deployment,
+    ("apps", "ReplicaSet"): _default_replica_set,
+    ("discovery.k8s.io", "EndpointSlice"): _default_endpoint_slice,
+}
