@@ -1,0 +1,65 @@
+"""Table tests of the namespace controller's plan."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sliceplane.api.meta import rfc3339
+from sliceplane.api.registry import CONFIG_MAPS, NAMESPACES, PODS, SERVICES
+from sliceplane.controllers.namespace import namespaced_resources, plan_namespace_cleanup
+
+NOW = 1_700_000_000.0
+
+
+def ns(deleting: bool = True, finalizers: list[str] | None = None) -> dict[str, Any]:
+    md: dict[str, Any] = {"name": "team", "uid": "ns-uid"}
+    if deleting:
+        md["deletionTimestamp"] = rfc3339(NOW)
+    return {"metadata": md, "spec": {"finalizers": ["kubernetes"] if finalizers is None else finalizers},
+            "status": {"phase": "Terminating"}}
+
+
+def item(name: str, deleting_until: float | None = None) -> dict[str, Any]:
+    md: dict[str, Any] = {"name": name, "namespace": "team", "uid": f"uid-{name}"}
+    if deleting_until is not None:
+        md["deletionTimestamp"] = rfc3339(deleting_until)
+    return {"metadata": md}
+
+
+@pytest.mark.parametrize(
+    ("namespace", "contents", "deletes", "finalize", "recheck"),
+    [
+        (ns(deleting=False), {PODS: [item("p")]}, [], False, None),
+        (ns(finalizers=["other"]), {PODS: [item("p")]}, [], False, None),
+        (ns(), {}, [], True, None),
+        (ns(), {PODS: [item("p1"), item("p2")], SERVICES: [item("s")]}, ["p1", "p2", "s"], False, 0.2),
+        (ns(), {PODS: [item("p1", deleting_until=NOW + 2)]}, [], False, 2.0),
+        (ns(), {PODS: [item("p1", deleting_until=NOW + 600)]}, [], False, 5.0),
+        (ns(), {CONFIG_MAPS: [item("c", deleting_until=NOW - 10)]}, [], False, 0.2),
+    ],
+    ids=["not-deleting", "not-our-finalizer", "empty-finalizes", "deletes-content", "waits-for-grace",
+         "recheck-capped", "overdue-finalizer"],
+)
+def test_plan_namespace_cleanup(namespace: dict, contents: dict, deletes: list[str], finalize: bool,
+                                recheck: float | None) -> None:
+    plan = plan_namespace_cleanup(namespace, contents, NOW)
+    assert [o["metadata"]["name"] for _, o in plan.deletes] == deletes
+    assert (plan.finalize is not None) is finalize
+    assert plan.recheck_after == recheck
+
+
+def test_finalize_keeps_other_finalizers_and_reports_content() -> None:
+    plan = plan_namespace_cleanup(ns(finalizers=["kubernetes", "example.com/x"]), {}, NOW)
+    assert plan.finalize["spec"]["finalizers"] == ["example.com/x"]
+    waiting = plan_namespace_cleanup(ns(), {PODS: [item("p", deleting_until=NOW + 1)]}, NOW)
+    cond = waiting.status["conditions"][0]
+    assert (cond["type"], cond["status"], cond["message"]) == (
+        "NamespaceContentRemaining", "True", "Some resources are remaining: pods has 1 resource instances")
+
+
+def test_namespaced_resources() -> None:
+    kinds = namespaced_resources()
+    assert PODS in kinds and SERVICES in kinds
+    assert NAMESPACES not in kinds
