@@ -256,7 +256,8 @@ class WatchHub:
         self.head = events[-1].revision
         if self.history is None and ring.floor > self.compacted:
             self.compacted = ring.floor
-        dropped = [sub for sub in self._subs if not sub.offer(events)]
+        # A copy: a stream dropped in a reference cycle may be collected (and unsubscribe) on any thread.
+        dropped = [sub for sub in tuple(self._subs) if not sub.offer(events)]
         for sub in dropped:
             self._subs.discard(sub)
 
@@ -268,7 +269,7 @@ class WatchHub:
 
     def close(self) -> None:
         self.closed = True
-        for sub in self._subs:
+        for sub in tuple(self._subs):
             sub.fail(StoreUnavailableError("store closed"))
         self._subs.clear()
 
