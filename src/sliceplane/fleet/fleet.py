@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sliceplane.api.meta import key_of, parse_time, rfc3339, split_key, uid_of
-from sliceplane.api.registry import NODES, PODS
+from sliceplane.api.registry import NODES, PODS, ResourceInfo
 from sliceplane.client.informer import Informer
 from sliceplane.client.rest import APIConnectionError, ApiError, RESTClient
 from sliceplane.client.workqueue import ShutDown, WorkQueue
@@ -147,6 +147,7 @@ class Fleet:
         self.informer.add_index(NODE_INDEX, lambda p: [node_name_of(p)])
         self.queue = WorkQueue("fleet-pods")
         self.stats: Counter[str] = Counter()  # binds, status writes, deletes, errors
+        self._merge_patch = True  # cleared if the server answers 415 to merge patches
         self._ready = asyncio.Event()
         self._stopped = asyncio.Event()
         self._run_task: asyncio.Task[None] | None = None
@@ -284,12 +285,12 @@ class Fleet:
             if list((existing.get("spec") or {}).get("podCIDRs") or []) != list(cidrs):
                 patch["spec"] = {"podCIDR": cidrs[0], "podCIDRs": list(cidrs)}
             try:
-                existing = await self._retry(lambda: self.client.patch(NODES, name, patch))
+                existing = await self._retry(lambda: self._patch_object(NODES, name, None, patch))
             except ApiError as e:
                 log.warning("node %s: could not update labels/CIDRs: %s", name, e.message)
         state = node_transition(state, NodeEvent.REGISTER)
         status = node_status(shape, now, (existing or {}).get("status"))
-        await self._retry(lambda: self.client.patch(NODES, name, {"status": status}, subresource="status"))
+        await self._retry(lambda: self._write_status(NODES, None, name, status))
         state = node_transition(state, NodeEvent.REPORT_READY)
         self.stats["node_writes"] += 2
         self.nodes[name] = HollowNode(shape, state, tuple(NodeIPAM(c) for c in cidrs))
@@ -310,6 +311,41 @@ class Fleet:
                 raise asyncio.CancelledError
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+    # --- writing ------------------------------------------------------------------------------
+
+    async def _write_status(self, info: ResourceInfo, ns: str | None, name: str, status: Obj,
+                            current: Obj | None = None) -> Obj:
+        """Replace an object's status: a merge patch of /status (no resourceVersion, so no
+        conflicts), or, on a server without merge patch, a read-modify-PUT of /status."""
+        if self._merge_patch:
+            try:
+                return await self.client.patch(info, name, {"status": status}, namespace=ns,
+                                               subresource="status")
+            except ApiError as e:
+                if e.code != 415:
+                    raise
+                log.warning("fleet: the API server refuses merge patches; writing status with PUT")
+                self._merge_patch = False
+        for attempt in range(5):
+            obj = current if (current is not None and attempt == 0) else await self.client.get(info, name, ns)
+            try:
+                return await self.client.update(info, {**obj, "status": status}, subresource="status")
+            except ApiError as e:
+                if e.code != 409:
+                    raise
+        raise ApiError(409, "Conflict", f"status of {name}: too many conflicts")
+
+    async def _patch_object(self, info: ResourceInfo, name: str, ns: str | None, patch: Obj) -> Obj:
+        if self._merge_patch:
+            try:
+                return await self.client.patch(info, name, patch, namespace=ns)
+            except ApiError as e:
+                if e.code != 415:
+                    raise
+                self._merge_patch = False
+        obj = await self.client.get(info, name, ns)
+        return await self.client.update(info, _merge(obj, patch))
 
     # --- pods: bookkeeping --------------------------------------------------------------------
 
@@ -478,7 +514,7 @@ class Fleet:
                 status = pod_status(pod, phase, host_ips=hn.shape.internal_ips, pod_ips=tr.ips,  # type: ignore[arg-type]
                                     started_at=tr.started_at, now=now)
                 self.stats["status_writes"] += 1
-                return await self.client.patch(PODS, name, {"status": status}, namespace=ns, subresource="status")
+                return await self._write_status(PODS, ns, name, status, pod)
             if action == Action.DELETE:
                 self.stats["deletes"] += 1
                 try:
@@ -528,10 +564,23 @@ class Fleet:
                 "message": f"0/{n_nodes} nodes are available: {n_nodes} node(s) didn't match Pod's node "
                            f"affinity/selector or were full. preemption: not eligible."}
         try:
-            await self.client.patch(PODS, name, {"status": {"phase": "Pending", "conditions": [cond]}},
-                                    namespace=ns, subresource="status")
+            await self._write_status(PODS, ns, name, {**(pod.get("status") or {}), "phase": "Pending",
+                                                      "conditions": [cond]}, pod)
         except ApiError as e:
             log.info("fleet: pod %s: could not report Unschedulable: %s", key, e.message)
+
+
+def _merge(obj: Obj, patch: Obj) -> Obj:
+    """RFC 7386 merge of `patch` into a copy of `obj` (for servers without merge patch)."""
+    out = dict(obj)
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        elif isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
 
 
 _GONE = object()
