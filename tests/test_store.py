@@ -257,6 +257,23 @@ async def test_watch_long_replay_from_history(make_store: StoreFactory) -> None:
     assert summary(live) == [("PUT", "/h/live", b"live", 2501)]
 
 
+async def test_watch_replay_racing_writers_has_no_gaps_or_repeats(make_store: StoreFactory) -> None:
+    store = await make_store(ring_capacity=16)
+    await asyncio.gather(*(store.create(f"/race/old{i}", b"v") for i in range(1500)))
+
+    async def write_more() -> None:
+        for i in range(500):
+            await store.create(f"/race/new{i}", b"v")
+            if i % 50 == 0:
+                await asyncio.sleep(0)
+
+    writer = asyncio.create_task(write_more())
+    events = await collect(store.watch("/race/", 1), 2000)
+    await writer
+
+    assert [e.revision for e in events] == list(range(1, 2001))
+
+
 async def test_memory_history_falls_out_as_compaction() -> None:
     store = MemoryStore(history_capacity=3)
     for i in range(6):
