@@ -102,7 +102,7 @@ class Child:
         assert proc.stdout is not None
         async for raw in proc.stdout:
             line = raw.decode(errors="replace").rstrip()
-            if "ready" in line and not self.ready.is_set():
+            if line.startswith("sliceplane ") and "ready" in line and not self.ready.is_set():
                 self.ready.set()
                 log.debug("%s: %s", self.name, line)
                 continue
