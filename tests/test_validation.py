@@ -196,7 +196,17 @@ SLICE_CASES = [
     ("too-many-addresses", changed(SLICE, endpoints__0__addresses=["10.0.0.1"] * 101),
      ["endpoints[0].addresses: Too many: 101: must have at most 100 items"]),
     ("not-an-ip", changed(SLICE, endpoints__0__addresses=["not-an-ip"]),
-     ['endpoints[0].addresses[0]: Invalid value: "not-an-ip": must be a valid IPv4 address']),
+     ['endpoints[0].addresses[0]: Invalid value: "not-an-ip": must be a valid IPv4 address',
+      'endpoints[0].addresses[0]: Invalid value: "not-an-ip": must be a valid IP address']),
+    ("unspecified", changed(SLICE, endpoints__0__addresses=["0.0.0.0"]),
+     ['endpoints[0].addresses[0]: Invalid value: "0.0.0.0": may not be unspecified (0.0.0.0)']),
+    ("ipv6-link-local", changed(SLICE, addressType="IPv6", endpoints__0__addresses=["fe80::1", "fd00::7"]),
+     ['endpoints[0].addresses[0]: Invalid value: "fe80::1": may not be in the link-local range '
+      '(169.254.0.0/16, fe80::/10)']),
+    ("multicast-link-local", changed(SLICE, endpoints__0__addresses=["224.0.0.5"]),
+     ['endpoints[0].addresses[0]: Invalid value: "224.0.0.5": may not be in the link-local multicast range '
+      '(224.0.0.0/24, ff02::/10)']),
+    ("zone-not-checked", changed(SLICE, endpoints__0__zone="Zone A!"), []),
     ("ipv6-in-ipv4", changed(SLICE, endpoints__0__addresses=["fd00::1"]),
      ['endpoints[0].addresses[0]: Invalid value: "fd00::1": must be a valid IPv4 address']),
     ("ipv4-in-ipv6", changed(SLICE, addressType="IPv6"),
@@ -410,6 +420,9 @@ OTHER_CASES = [
     ("endpoints-ip", registry.ENDPOINTS, changed(ENDPOINTS, subsets__0__addresses__0__ip="not-an-ip"),
      ['subsets[0].addresses[0].ip: Invalid value: "not-an-ip": must be a valid IP address, (e.g. 10.9.8.7 or '
       '2001:db8::ffff)']),
+    ("endpoints-loopback", registry.ENDPOINTS, changed(ENDPOINTS, subsets__0__notReadyAddresses__0__ip="127.0.0.2"),
+     ['subsets[0].notReadyAddresses[0].ip: Invalid value: "127.0.0.2": may not be in the loopback range '
+      '(127.0.0.0/8, ::1/128)']),
     ("endpoints-empty-subset", registry.ENDPOINTS, changed(ENDPOINTS, subsets=[{"ports": [{"port": 80}]}]),
      ["subsets[0]: Required value: must specify `addresses` or `notReadyAddresses`"]),
     ("endpoints-port", registry.ENDPOINTS, changed(ENDPOINTS, subsets__0__ports__0__port=0),

@@ -168,32 +168,43 @@ def _parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | Non
 
 
 def _ip_causes(path: str, value: str, family: str = "") -> Causes:
-    """IsValidIP / IsValidIPv4Address / IsValidIPv6Address, then the non-special-IP rule."""
+    """EndpointSlice addresses: the family check, then the endpoint-IP rules (both may fire)."""
+    causes: Causes = []
     ip = _parse_ip(value)
     if family == "IPv4" and (ip is None or ip.version != 4):
-        return [invalid_value(path, value, "must be a valid IPv4 address")]
-    if family == "IPv6" and (ip is None or ip.version != 6):
-        return [invalid_value(path, value, "must be a valid IPv6 address")]
-    if ip is None:
+        causes.append(invalid_value(path, value, "must be a valid IPv4 address"))
+    elif family == "IPv6" and (ip is None or ip.version != 6):
+        causes.append(invalid_value(path, value, "must be a valid IPv6 address"))
+    return causes + _endpoint_ip(path, value)
+
+
+def _legacy_endpoint_ip_causes(path: str, value: str) -> Causes:
+    """Endpoints addresses: a valid IP first; the endpoint-IP rules only for a parsable one."""
+    if _parse_ip(value) is None:
         return [invalid_value(path, value, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")]
-    return _non_special_ip(path, value, ip)
+    return _endpoint_ip(path, value)
 
 
 _LINK_LOCAL = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
-_LINK_LOCAL_MULTICAST = (ipaddress.ip_network("224.0.0.0/24"), ipaddress.ip_network("ff02::/10", strict=False))
+_LINK_LOCAL_MULTICAST = (ipaddress.ip_network("224.0.0.0/24"), ipaddress.ip_network("ff02::/16"))
 
 
-def _non_special_ip(path: str, value: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> Causes:
+def _endpoint_ip(path: str, value: str) -> Causes:
+    """Addresses that make no sense as an endpoint: unspecified, loopback, link-local."""
+    ip = _parse_ip(value)
+    if ip is None:
+        return [invalid_value(path, value, "must be a valid IP address")]
+    causes: Causes = []
     if ip.is_unspecified:
-        return [invalid_value(path, value, "may not be unspecified (0.0.0.0)")]
+        causes.append(invalid_value(path, value, f"may not be unspecified ({value})"))
     if ip.is_loopback:
-        return [invalid_value(path, value, "may not be in the loopback range (127.0.0.0/8, ::1/128)")]
+        causes.append(invalid_value(path, value, "may not be in the loopback range (127.0.0.0/8, ::1/128)"))
     if any(ip in net for net in _LINK_LOCAL):
-        return [invalid_value(path, value, "may not be in the link-local range (169.254.0.0/16, fe80::/10)")]
+        causes.append(invalid_value(path, value, "may not be in the link-local range (169.254.0.0/16, fe80::/10)"))
     if any(ip in net for net in _LINK_LOCAL_MULTICAST):
-        return [invalid_value(path, value,
-                              "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)")]
-    return []
+        causes.append(invalid_value(path, value,
+                                    "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)"))
+    return causes
 
 
 def _fqdn_causes(path: str, name: str) -> Causes:
@@ -488,9 +499,7 @@ def _validate_slice_endpoint(ctx: _Ctx, ep: Any, path: str, address_type: str) -
     hostname = ctx.str(ep, "hostname", f"{path}.hostname")
     if hostname is not None:
         ctx.add(*(invalid_value(f"{path}.hostname", hostname, m) for m in is_dns1123_label(hostname)))
-    zone = ctx.str(ep, "zone", f"{path}.zone")
-    if zone:
-        ctx.add(*(invalid_value(f"{path}.zone", zone, m) for m in is_valid_label_value(zone)))
+    ctx.str(ep, "zone", f"{path}.zone")
     conditions = ctx.dict(ep, "conditions", f"{path}.conditions")
     for key in ("ready", "serving", "terminating"):
         v = conditions.get(key)
@@ -1038,7 +1047,7 @@ def _validate_endpoints(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any] | No
                     ctx.add(invalid_value(ap, _shown(addr), "must be an object"))
                     continue
                 ip = ctx.str(addr, "ip", f"{ap}.ip")
-                ctx.extend(_ip_causes(f"{ap}.ip", ip or ""))
+                ctx.extend(_legacy_endpoint_ip_causes(f"{ap}.ip", ip or ""))
                 hostname = ctx.str(addr, "hostname", f"{ap}.hostname")
                 if hostname:
                     ctx.add(*(invalid_value(f"{ap}.hostname", hostname, m) for m in is_dns1123_label(hostname)))
