@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import threading
@@ -152,3 +153,25 @@ async def test_official_python_client_list_and_watch(server: APIServer) -> None:
         await asyncio.sleep(0.05)
     assert results["listed"] == ["first"]
     assert results["seen"] == [("ADDED", "second"), ("DELETED", "first")]
+
+
+@needs_kubectl
+@pytest.mark.e2e
+async def test_kubectl_typed_creates_send_protobuf(tmp_path: Path, kubeconfig: Path) -> None:
+    """`kubectl create <kind>` uses typed clients, whose bodies are Kubernetes protobuf."""
+    for args in (("create", "namespace", "team"),
+                 ("create", "configmap", "cfg", "--from-literal=a=b", "--from-literal=empty="),
+                 ("create", "deployment", "web", "--image=nginx", "--replicas=0", "--port=80")):
+        rc, out, err = await kubectl(tmp_path, kubeconfig, *args)
+        assert rc == 0, err
+    rc, out, err = await kubectl(tmp_path, kubeconfig, "get", "configmap", "cfg", "-o", "json")
+    assert rc == 0, err
+    assert json.loads(out)["data"] == {"a": "b", "empty": ""}
+    rc, out, err = await kubectl(tmp_path, kubeconfig, "get", "deployment", "web", "-o", "json")
+    d = json.loads(out)
+    assert d["spec"]["replicas"] == 0 and d["spec"]["selector"] == {"matchLabels": {"app": "web"}}
+    container = d["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "nginx" and container["ports"][0]["containerPort"] == 80
+    assert "hostPort" not in container["ports"][0] and "tty" not in container
+    rc, out, err = await kubectl(tmp_path, kubeconfig, "get", "namespace", "team", "-o", "jsonpath={.metadata.name}")
+    assert (rc, out) == (0, "team"), err

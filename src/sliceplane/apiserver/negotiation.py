@@ -12,6 +12,7 @@ import msgspec
 import yaml
 
 from sliceplane.api.errors import bad_request, not_acceptable, unsupported_media_type
+from sliceplane.apiserver import protobuf
 
 JSON = "application/json"
 YAML = "application/yaml"
@@ -19,6 +20,7 @@ MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
+PROTOBUF = "application/vnd.kubernetes.protobuf"
 PATCH_TYPES = (MERGE_PATCH, JSON_PATCH, STRATEGIC_PATCH, APPLY_PATCH)
 
 _json_decoder = msgspec.json.Decoder()
@@ -42,9 +44,9 @@ def decode_body(body: bytes, content_type: str | None) -> Any:
             return yaml.safe_load(body.decode("utf-8")) if body.strip() else None
         except (yaml.YAMLError, UnicodeDecodeError) as e:
             raise bad_request(f"error converting YAML to JSON: {_one_line(str(e))}") from None
-    if mt in ("", JSON, "*/*", "application/vnd.kubernetes.protobuf") or mt.endswith("+json"):
-        if mt == "application/vnd.kubernetes.protobuf":
-            raise unsupported_media_type(content_type or "")
+    if mt == PROTOBUF:
+        return protobuf.decode(body)
+    if mt in ("", JSON, "*/*") or mt.endswith("+json"):
         return decode_json(body)
     raise unsupported_media_type(content_type or "")
 
