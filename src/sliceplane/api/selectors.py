@@ -250,7 +250,6 @@ class _Parser:
                     values.add("")
                     return sorted(values)
                 if tok2 == ",":
-                    self.consume()
                     values.add("")
                 continue
             raise _ParseError(f"found '{lit}', expected: ',', or identifier")
