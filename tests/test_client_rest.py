@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from collections.abc import AsyncIterator, Callable
 
@@ -304,3 +305,17 @@ async def test_informer_resumes_and_relists_across_server_restarts() -> None:
         await c.close()
         await first.stop()
         await store.close()
+
+
+async def test_kubectl_uses_written_kubeconfig(server: APIServer, tmp_path) -> None:
+    """The real kubectl reads our kubeconfig (extra servers in the extension are ignored by it)."""
+    path = tmp_path / "kubeconfig"
+    write_kubeconfig(path, [server.url, _dead_url()])
+    proc = await asyncio.create_subprocess_exec(
+        "kubectl", "--kubeconfig", str(path), "--cache-dir", str(tmp_path / "cache"), "get", "namespace", "default",
+        "-o", "jsonpath={.metadata.name}",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**os.environ, "HOME": str(tmp_path)},
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    assert out.decode() == "default"

@@ -546,6 +546,7 @@ class Fleet:
         except ApiError as e:
             self._pods_per_node[node] -= 1
             if e.code == 409:  # bound by someone else meanwhile, or a new pod with this name
+                log.debug("fleet: binding %s: %s", key, e.message)
                 self.queue.add_after(key, 0.05)
                 self._tracked.pop(key, None)
                 return _RETRY_LATER
