@@ -533,3 +533,89 @@ async def test_metrics_endpoint(api: Client) -> None:
     assert status == 200
     assert 'apiserver_request_total{code="201",resource="pods",subresource="",verb="create"} 1.0' in text
     assert 'sliceplane_store_writes_total{operation="create",resource="pods"} 1.0' in text
+
+
+# ---- tables, field validation, patches ------------------------------------------------------
+
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+
+
+async def test_table_list_and_get(api: Client) -> None:
+    await api.ok("POST", PODS, pod("web", node="n1"))
+    table = await api.ok("GET", PODS, headers={"Accept": TABLE})
+    assert table["kind"] == "Table" and table["apiVersion"] == "meta.k8s.io/v1"
+    assert table["metadata"]["resourceVersion"]
+    names = [c["name"] for c in table["columnDefinitions"]]
+    assert names[:2] == ["Name", "Ready"] and "Node" in names
+    assert table["rows"][0]["cells"][0] == "web"
+    assert table["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
+    one = await api.ok("GET", f"{PODS}/web", headers={"Accept": TABLE}, params={"includeObject": "Object"})
+    assert one["rows"][0]["object"]["kind"] == "Pod"
+
+
+async def test_table_watch_sends_one_row_tables(api: Client) -> None:
+    await api.ok("POST", PODS, pod("tw"))
+    events = await api.watch(PODS, 1, headers={"Accept": TABLE})
+    assert events[0]["type"] == "ADDED"
+    assert events[0]["object"]["kind"] == "Table" and len(events[0]["object"]["rows"]) == 1
+    assert events[0]["object"]["rows"][0]["cells"][0] == "tw"
+
+
+FIELD_VALIDATION_CASES = [
+    ("strict", "Strict", 400, None),
+    ("warn", "Warn", 201, 'unknown field \\"spec.bogus\\"'),
+    ("ignore", "Ignore", 201, None),
+]
+
+
+@pytest.mark.parametrize(("mode", "code", "warning"), [c[1:] for c in FIELD_VALIDATION_CASES],
+                         ids=[c[0] for c in FIELD_VALIDATION_CASES])
+async def test_field_validation(api: Client, mode: str, code: int, warning: str | None) -> None:
+    body = pod("fv")
+    body["spec"]["bogus"] = 1
+    async with api.session.post(api.base + PODS, json=body, params={"fieldValidation": mode}) as r:
+        out = await r.json()
+        assert r.status == code, out
+        warnings = r.headers.getall("Warning", [])
+    if code == 400:
+        assert out["message"] == 'strict decoding error: unknown field "spec.bogus"'
+        return
+    assert "bogus" not in out["spec"]
+    assert warnings == ([f'299 - "{warning}"'] if warning else [])
+
+
+PATCH_CASES = [
+    ("merge", "application/merge-patch+json", {"metadata": {"labels": {"b": "2"}}}, {"a": "1", "b": "2"}),
+    ("strategic", "application/strategic-merge-patch+json", {"metadata": {"labels": {"a": None}}}, {}),
+    ("json", "application/json-patch+json", [{"op": "add", "path": "/metadata/labels/c", "value": "3"}],
+     {"a": "1", "c": "3"}),
+]
+
+
+@pytest.mark.parametrize(("ctype", "patch", "labels"), [c[1:] for c in PATCH_CASES], ids=[c[0] for c in PATCH_CASES])
+async def test_patch_types(api: Client, ctype: str, patch: Any, labels: dict[str, str]) -> None:
+    await api.ok("POST", PODS, pod("pt", {"a": "1"}))
+    out = await api.ok("PATCH", f"{PODS}/pt", raw=json.dumps(patch).encode(), headers={"Content-Type": ctype})
+    assert (out["metadata"].get("labels") or {}) == labels
+
+
+async def test_patch_status_and_scale(api: Client) -> None:
+    await api.ok("POST", PODS, pod("ps"))
+    merge = {"Content-Type": "application/merge-patch+json"}
+    out = await api.ok("PATCH", f"{PODS}/ps/status", raw=b'{"status":{"phase":"Running"},"spec":{"nodeName":"x"}}',
+                       headers=merge)
+    assert out["status"]["phase"] == "Running" and "nodeName" not in out["spec"]
+    path = "/apis/apps/v1/namespaces/default/deployments"
+    await api.ok("POST", path, deployment("sc", 1))
+    scale = await api.ok("PATCH", f"{path}/sc/scale", raw=b'{"spec":{"replicas":4}}', headers=merge)
+    assert scale["kind"] == "Scale" and scale["spec"]["replicas"] == 4
+    assert (await api.ok("GET", f"{path}/sc"))["spec"]["replicas"] == 4
+
+
+async def test_patch_with_stale_resource_version_conflicts(api: Client) -> None:
+    created = await api.ok("POST", PODS, pod("pc"))
+    await api.ok("PATCH", f"{PODS}/pc", raw=b'{"metadata":{"labels":{"x":"1"}}}',
+                 headers={"Content-Type": "application/merge-patch+json"})
+    stale = {"metadata": {"resourceVersion": created["metadata"]["resourceVersion"], "labels": {"x": "2"}}}
+    status, out = await api.req("PATCH", f"{PODS}/pc", stale, headers={"Content-Type": "application/merge-patch+json"})
+    assert (status, out["reason"]) == (409, "Conflict")
