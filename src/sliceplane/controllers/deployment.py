@@ -1067,9 +1067,20 @@ class DeploymentController:
                     raise
         current = d
         if plan.revision is not None:
-            current = await self.client.patch(
-                DEPLOYMENTS, name_of(d), {"metadata": {"annotations": {REVISION: plan.revision}}},
-                namespace=ns, patch_type="merge")
+            revision = plan.revision
+
+            def with_revision(cur: Obj) -> Obj | None:
+                if uid_of(cur) != uid_of(d):
+                    return None
+                out = copy.deepcopy(cur)
+                out["metadata"].setdefault("annotations", {})[REVISION] = revision
+                return out
+
+            # GET + PUT rather than a patch: status writes cannot carry metadata here.
+            written = await mutate(self.client, DEPLOYMENTS, name_of(d), ns, with_revision)
+            if written is None:
+                return
+            current = written
         if plan.status is not None:
             obj = copy.deepcopy(current)
             obj["status"] = plan.status

@@ -44,6 +44,7 @@ from sliceplane.controllers.workload_util import (
     pod_phase,
     pod_ready_time,
     run_workers,
+    selector_matches,
     with_owner_ref,
     without_owner_refs,
 )
@@ -330,6 +331,15 @@ def _by_namespace(obj: Obj) -> list[str]:
     return [namespace_of(obj)]
 
 
+def _by_controller_uid(obj: Obj) -> list[str]:
+    ref = controller_ref(obj)
+    return [ref["uid"]] if ref is not None and ref.get("uid") else []
+
+
+def _orphan_namespace(obj: Obj) -> list[str]:
+    return [namespace_of(obj)] if controller_ref(obj) is None else []
+
+
 class ReplicaSetController:
     """Watches ReplicaSets and Pods; one sync per RS key keeps its pods and status in line."""
 
@@ -343,7 +353,10 @@ class ReplicaSetController:
         self.rs_informer = Informer(client, REPLICA_SETS)
         self.pod_informer = Informer(client, PODS)
         self.rs_informer.add_index("namespace", _by_namespace)
-        self.pod_informer.add_index("namespace", _by_namespace)
+        # Pods by controller uid, and orphans by namespace: a sync reads its own pods and the
+        # orphans it may adopt, never the other pods of a crowded namespace.
+        self.pod_informer.add_index("controller", _by_controller_uid)
+        self.pod_informer.add_index("orphans", _orphan_namespace)
         self.queue = WorkQueue("replicaset")
         self.expectations = Expectations()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -396,8 +409,6 @@ class ReplicaSetController:
         return rs
 
     def _enqueue_matching(self, pod: Obj) -> None:
-        from sliceplane.controllers.workload_util import selector_matches
-
         labels = labels_of(pod)
         for rs in self.rs_informer.by_index("namespace", namespace_of(pod)):
             if selector_matches((rs.get("spec") or {}).get("selector"), labels):
@@ -456,14 +467,15 @@ class ReplicaSetController:
             return
         now = time.time()
         needs_sync = self.expectations.satisfied(key, now)
-        all_pods = self.pod_informer.by_index("namespace", namespace)
-        active = [p for p in all_pods if is_pod_active(p)]
+        candidates = self.pod_informer.by_index("controller", uid_of(rs)) + self.pod_informer.by_index(
+            "orphans", namespace)
+        active = [p for p in candidates if is_pod_active(p)]
         owned = await self._claim(rs, active)
 
         failure: tuple[str, str] | None = None
         error: Exception | None = None
         if needs_sync and not metadata(rs).get("deletionTimestamp"):
-            failure, error = await self._manage(key, rs, owned, self._related(rs, active), now)
+            failure, error = await self._manage(key, rs, owned, self._related(rs, owned), now)
 
         status = calculate_status(rs, owned, time.time(), failure)
         if status_changed(rs.get("status"), status):
@@ -474,15 +486,17 @@ class ReplicaSetController:
         if error is not None:
             raise error
 
-    def _related(self, rs: Obj, active: list[Obj]) -> list[Obj]:
+    def _related(self, rs: Obj, owned: list[Obj]) -> list[Obj]:
         """Active pods of every ReplicaSet sharing this one's controller (a Deployment's RSes)."""
         owner = controller_ref(rs)
-        uids = {uid_of(rs)}
+        related = list(owned)
         if owner is not None:
             for other in self.rs_informer.by_index("namespace", namespace_of(rs)):
-                if (controller_ref(other) or {}).get("uid") == owner.get("uid"):
-                    uids.add(uid_of(other))
-        return [p for p in active if (controller_ref(p) or {}).get("uid") in uids]
+                if other is not rs and uid_of(other) != uid_of(rs) and (
+                        controller_ref(other) or {}).get("uid") == owner.get("uid"):
+                    related += [p for p in self.pod_informer.by_index("controller", uid_of(other))
+                                if is_pod_active(p)]
+        return related
 
     async def _claim(self, rs: Obj, active: list[Obj]) -> list[Obj]:
         plan = plan_claims(rs, (rs.get("spec") or {}).get("selector"), active)

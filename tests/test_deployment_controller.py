@@ -1,0 +1,414 @@
+"""Workload controllers end to end: a real API server over the memory store, the real fleet,
+the ReplicaSet, Deployment, garbage collector and namespace controllers, and the real kubectl."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from sliceplane.api.registry import CONFIG_MAPS, DEPLOYMENTS, NAMESPACES, PODS, REPLICA_SETS, SERVICES
+from sliceplane.apiserver.app import APIServer
+from sliceplane.apiserver.config import ServerConfig
+from sliceplane.client.kubeconfig import write_kubeconfig
+from sliceplane.client.rest import ApiError, RESTClient
+from sliceplane.controllers.deployment import DeploymentController, pod_template_hash
+from sliceplane.controllers.garbagecollector import GarbageCollector
+from sliceplane.controllers.namespace import NamespaceController
+from sliceplane.controllers.replicaset import ReplicaSetController
+from sliceplane.fleet.fleet import Fleet
+from sliceplane.store.memory import MemoryStore
+
+
+class Plane:
+    """API server, fleet and the workload controllers, each running in its own task."""
+
+    def __init__(self) -> None:
+        self.store = MemoryStore()
+        self.server: APIServer | None = None
+        self.client: RESTClient | None = None
+        self.controllers: dict[str, Any] = {}
+        self.tasks: dict[str, asyncio.Task[Any]] = {}
+        self.fleet: Fleet | None = None
+
+    async def start(self) -> None:
+        await self.store.start()
+        self.server = APIServer(ServerConfig(port=0), store=self.store)
+        await self.server.start()
+        self.client = RESTClient(self.server.url, timeout=20)
+        self.fleet = Fleet(self.client, 3, pod_ready_delay=0.05, max_grace_period=0.3)
+        self.tasks["fleet"] = asyncio.create_task(self.fleet.run())
+        await asyncio.wait_for(self.fleet.wait_ready(), 30)
+        for name in ("replicaset", "deployment", "garbagecollector", "namespace"):
+            self.start_controller(name)
+
+    def start_controller(self, name: str) -> None:
+        assert self.client is not None
+        factory: dict[str, Callable[[], Any]] = {
+            "replicaset": lambda: ReplicaSetController(self.client),
+            "deployment": lambda: DeploymentController(self.client),
+            "garbagecollector": lambda: GarbageCollector(self.client),
+            "namespace": lambda: NamespaceController(self.client),
+        }
+        c = factory[name]()
+        self.controllers[name] = c
+        self.tasks[name] = asyncio.create_task(c.run(), name=name)
+
+    async def stop_controller(self, name: str) -> None:
+        await self.controllers.pop(name).stop()
+        task = self.tasks.pop(name)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 10)
+
+    async def stop(self) -> None:
+        for name in list(self.controllers):
+            await self.stop_controller(name)
+        if self.fleet is not None:
+            await self.fleet.stop()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self.tasks.pop("fleet"), 10)
+        for name, t in self.tasks.items():
+            assert not t.done() or t.cancelled() or t.exception() is None, f"{name} failed: {t.exception()}"
+        if self.client is not None:
+            await self.client.close()
+        if self.server is not None:
+            await self.server.stop()
+        await self.store.close()
+
+    def check_healthy(self) -> None:
+        for name, t in self.tasks.items():
+            if t.done() and not t.cancelled() and t.exception() is not None:
+                raise AssertionError(f"{name} crashed") from t.exception()
+
+
+@pytest.fixture
+async def plane() -> AsyncIterator[Plane]:
+    p = Plane()
+    await p.start()
+    try:
+        yield p
+    finally:
+        await p.stop()
+
+
+async def eventually(plane: Plane, check: Callable[[], Any], timeout: float = 30.0) -> Any:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        plane.check_healthy()
+        result = await check()
+        if result:
+            return result
+        if loop.time() > deadline:
+            raise AssertionError(f"not reached within {timeout}s: {check.__name__}")
+        await asyncio.sleep(0.05)
+
+
+def deployment(name: str = "web", replicas: int = 10, image: str = "nginx:1.27", ns: str = "default",
+               **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "web", "image": image}]},
+            },
+            **spec,
+        },
+    }
+
+
+def is_ready(pod: dict) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
+
+
+async def active_pods(c: RESTClient, ns: str = "default", app: str = "web") -> list[dict]:
+    items = (await c.list(PODS, ns, label_selector=f"app={app}"))["items"]
+    return [p for p in items if not p["metadata"].get("deletionTimestamp")]
+
+
+def rolled_out(d: dict) -> bool:
+    """What `kubectl rollout status` checks before it says "successfully rolled out"."""
+    st = d.get("status") or {}
+    n = d["spec"]["replicas"]
+    return (d["metadata"]["generation"] <= st.get("observedGeneration", 0)
+            and st.get("updatedReplicas", 0) == n and st.get("replicas", 0) == n
+            and st.get("availableReplicas", 0) == n)
+
+
+async def wait_rolled_out(plane: Plane, name: str = "web", ns: str = "default") -> dict:
+    assert plane.client is not None
+
+    async def done() -> dict | None:
+        d = await plane.client.get(DEPLOYMENTS, name, ns)
+        return d if rolled_out(d) else None
+
+    return await eventually(plane, done)
+
+
+async def kubectl(plane: Plane, *args: str, timeout: float = 60) -> tuple[int, str]:
+    assert plane.server is not None
+    with tempfile.TemporaryDirectory() as home:
+        cfg = os.path.join(home, "kubeconfig")
+        write_kubeconfig(cfg, plane.server.url)
+        proc = await asyncio.create_subprocess_exec(
+            "kubectl", "--kubeconfig", cfg, *args,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, "HOME": home},
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        return proc.returncode or 0, out.decode()
+
+
+async def test_deployment_creates_replicaset_and_pods(plane: Plane) -> None:
+    c = plane.client
+    assert c is not None
+    created = await c.create(DEPLOYMENTS, deployment(replicas=10))
+    d = await wait_rolled_out(plane)
+    rss = (await c.list(REPLICA_SETS, "default"))["items"]
+    assert len(rss) == 1
+    rs = rss[0]
+    h = pod_template_hash(created["spec"]["template"])
+    assert rs["metadata"]["name"] == f"web-{h}"
+    assert rs["metadata"]["labels"] == {"app": "web", "pod-template-hash": h}
+    assert rs["spec"]["selector"]["matchLabels"] == {"app": "web", "pod-template-hash": h}
+    assert rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1"
+    assert rs["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] == "10"
+    assert rs["metadata"]["annotations"]["deployment.kubernetes.io/max-replicas"] == "13"
+    assert rs["metadata"]["ownerReferences"][0]["uid"] == created["metadata"]["uid"]
+    assert rs["status"]["replicas"] == rs["status"]["readyReplicas"] == rs["status"]["availableReplicas"] == 10
+    assert rs["status"]["observedGeneration"] == rs["metadata"]["generation"]
+    pods = await active_pods(c)
+    assert len(pods) == 10
+    for p in pods:
+        assert p["metadata"]["name"].startswith(f"web-{h}-")
+        assert p["metadata"]["labels"] == {"app": "web", "pod-template-hash": h}
+        assert p["metadata"]["ownerReferences"][0]["uid"] == rs["metadata"]["uid"]
+        assert p["metadata"]["ownerReferences"][0]["controller"] is True
+    assert d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1"
+    st = d["status"]
+    assert (st["replicas"], st["updatedReplicas"], st["readyReplicas"], st["availableReplicas"]) == (10, 10, 10, 10)
+    assert "unavailableReplicas" not in st
+
+    async def complete() -> bool:
+        cur = await c.get(DEPLOYMENTS, "web", "default")
+        conds = {x["type"]: (x["status"], x["reason"]) for x in cur["status"].get("conditions", [])}
+        return conds == {"Available": ("True", "MinimumReplicasAvailable"),
+                         "Progressing": ("True", "NewReplicaSetAvailable")}
+
+    await eventually(plane, complete)
+    code, out = await kubectl(plane, "rollout", "status", "deployment/web", "--timeout=30s")
+    assert code == 0, out
+    assert 'deployment "web" successfully rolled out' in out
+
+
+async def test_rolling_update_honours_surge_and_unavailable(plane: Plane) -> None:
+    c = plane.client
+    assert c is not None
+    await c.create(DEPLOYMENTS, deployment(replicas=10))
+    await wait_rolled_out(plane)
+    samples: list[tuple[int, int]] = []
+    stop = asyncio.Event()
+
+    async def sample() -> None:
+        while not stop.is_set():
+            pods = await active_pods(c)
+            samples.append((len(pods), sum(1 for p in pods if is_ready(p))))
+            await asyncio.sleep(0.01)
+
+    sampler = asyncio.create_task(sample())
+    await c.patch(DEPLOYMENTS, "web", {"spec": {"template": {"spec": {"containers": [
+        {"name": "web", "image": "nginx:1.28"}]}}}}, namespace="default", patch_type="merge")
+
+    async def new_template_done() -> dict | None:
+        d = await c.get(DEPLOYMENTS, "web", "default")
+        return d if d["metadata"]["generation"] == 2 and rolled_out(d) else None
+
+    d = await eventually(plane, new_template_done, timeout=60)
+    stop.set()
+    await sampler
+    assert len(samples) > 5
+    # maxSurge 25% of 10 rounds up to 3, maxUnavailable 25% rounds down to 2
+    assert max(total for total, _ in samples) <= 13, samples
+    assert min(ready for _, ready in samples) >= 8, samples
+    assert max(total for total, _ in samples) > 10  # it did surge
+    rss = {rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]: rs
+           for rs in (await c.list(REPLICA_SETS, "default"))["items"]}
+    assert sorted(rss) == ["1", "2"]
+    assert rss["1"]["spec"]["replicas"] == 0
+    assert rss["2"]["spec"]["replicas"] == 10
+    assert d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
+    pods = await active_pods(c)
+    assert len(pods) == 10
+    assert all(p["spec"]["containers"][0]["image"] == "nginx:1.28" for p in pods)
+
+
+async def test_kubectl_scale_and_rollout_restart(plane: Plane) -> None:
+    c = plane.client
+    assert c is not None
+    await c.create(DEPLOYMENTS, deployment(replicas=3))
+    await wait_rolled_out(plane)
+    code, out = await kubectl(plane, "scale", "deployment/web", "--replicas=5")
+    assert code == 0, out
+
+    async def five() -> bool:
+        return len(await active_pods(c)) == 5 and rolled_out(await c.get(DEPLOYMENTS, "web", "default"))
+
+    await eventually(plane, five)
+    code, out = await kubectl(plane, "rollout", "restart", "deployment/web")
+    assert code == 0, out
+    code, out = await kubectl(plane, "rollout", "status", "deployment/web", "--timeout=60s")
+    assert code == 0, out
+    assert "successfully rolled out" in out
+    d = await c.get(DEPLOYMENTS, "web", "default")
+    assert "kubectl.kubernetes.io/restartedAt" in d["spec"]["template"]["metadata"]["annotations"]
+    assert d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
+    assert len(await active_pods(c)) == 5
+    code, out = await kubectl(plane, "rollout", "history", "deployment/web")
+    assert code == 0, out
+    assert "1 " in out and "2 " in out
+
+
+async def test_restarted_controllers_make_no_writes_on_a_converged_cluster(plane: Plane) -> None:
+    c = plane.client
+    assert c is not None
+    await c.create(DEPLOYMENTS, deployment(replicas=4))
+    await wait_rolled_out(plane)
+    await asyncio.sleep(0.5)  # let the last status writes settle
+
+    async def versions() -> dict[str, str]:
+        out = {}
+        for info in (DEPLOYMENTS, REPLICA_SETS, PODS):
+            for o in (await c.list(info, "default"))["items"]:
+                out[f"{info.plural}/{o['metadata']['name']}"] = o["metadata"]["resourceVersion"]
+        return out
+
+    before = await versions()
+    for name in ("deployment", "replicaset"):
+        await plane.stop_controller(name)
+        plane.start_controller(name)
+    for name in ("deployment", "replicaset"):
+        queue = plane.controllers[name].queue
+
+        async def drained(queue: Any = queue) -> bool:
+            return queue.adds > 0 and len(queue) == 0  # listed everything, and synced it
+
+        await eventually(plane, drained)
+    await asyncio.sleep(0.3)  # the last sync taken from the queue finishes
+    assert await versions() == before
+
+
+async def test_deleting_a_deployment_collects_its_replicasets_and_pods(plane: Plane) -> None:
+    c = plane.client
+    assert c is not None
+    await c.create(DEPLOYMENTS, deployment(replicas=3))
+    await wait_rolled_out(plane)
+    await c.delete(DEPLOYMENTS, "web", "default")
+
+    async def gone() -> bool:
+        rss = (await c.list(REPLICA_SETS, "default"))["items"]
+        pods = (await c.list(PODS, "default"))["items"]
+        return not rss and not pods
+
+    await eventually(plane, gone)
+
+
+async def test_foreground_deletion_waits_for_dependents(plane: Plane) -> None:
+    c = plane.client
+    assert c is not None
+    await c.create(DEPLOYMENTS, deployment(replicas=3))
+    await wait_rolled_out(plane)
+    await c.delete(DEPLOYMENTS, "web", "default", propagation_policy="Foreground")
+    d = await c.get(DEPLOYMENTS, "web", "default")
+    assert "foregroundDeletion" in d["metadata"]["finalizers"]
+
+    async def all_gone() -> bool:
+        try:
+            await c.get(DEPLOYMENTS, "web", "default")
+            return False
+        except ApiError as e:
+            assert e.code == 404
+        return not (await c.list(REPLICA_SETS, "default"))["items"] and not (await c.list(PODS, "default"))["items"]
+
+    await eventually(plane, all_gone)
+
+
+async def test_orphan_deletion_keeps_pods_without_owner(plane: Plane) -> None:
+    c = plane.client
+    assert c is not None
+    await c.create(DEPLOYMENTS, deployment(replicas=2))
+    await wait_rolled_out(plane)
+    # orphan the ReplicaSet's pods: stop the deployment from recreating the RS first
+    await plane.stop_controller("deployment")
+    rs = (await c.list(REPLICA_SETS, "default"))["items"][0]
+    await c.delete(REPLICA_SETS, rs["metadata"]["name"], "default", propagation_policy="Orphan")
+
+    async def orphaned() -> bool:
+        if (await c.list(REPLICA_SETS, "default"))["items"]:
+            return False
+        pods = await active_pods(c)
+        return len(pods) == 2 and all(not p["metadata"].get("ownerReferences") for p in pods)
+
+    await eventually(plane, orphaned)
+
+
+async def test_gc_checks_owner_by_get_and_collects_dangling_dependents(plane: Plane) -> None:
+    c = plane.client
+    assert c is not None
+    owner = await c.create(CONFIG_MAPS, {"metadata": {"name": "owner", "namespace": "default"}, "data": {}})
+    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"]}
+    await c.create(CONFIG_MAPS, {"metadata": {"name": "kept", "namespace": "default", "ownerReferences": [ref]}})
+    dangling = {**ref, "uid": "00000000-0000-0000-0000-000000000000"}
+    await c.create(CONFIG_MAPS, {"metadata": {"name": "dangling", "namespace": "default",
+                                              "ownerReferences": [dangling]}})
+
+    async def names() -> set[str]:
+        return {o["metadata"]["name"] for o in (await c.list(CONFIG_MAPS, "default"))["items"]}
+
+    async def dangling_gone() -> bool:
+        return "dangling" not in await names()
+
+    await eventually(plane, dangling_gone)
+    assert {"owner", "kept"} <= await names()
+    await c.delete(CONFIG_MAPS, "owner", "default")
+
+    async def kept_gone() -> bool:
+        return "kept" not in await names()
+
+    await eventually(plane, kept_gone)
+
+
+async def test_deleting_a_namespace_removes_its_content_then_itself(plane: Plane) -> None:
+    c = plane.client
+    assert c is not None
+    # spec.finalizers as the API server defaults it
+    await c.create(NAMESPACES, {"metadata": {"name": "team"}, "spec": {"finalizers": ["kubernetes"]}})
+    await c.create(DEPLOYMENTS, deployment(replicas=3, ns="team"))
+    await c.create(SERVICES, {"metadata": {"name": "web", "namespace": "team"},
+                              "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}})
+    await c.create(CONFIG_MAPS, {"metadata": {"name": "cfg", "namespace": "team"}, "data": {"a": "b"}})
+    await wait_rolled_out(plane, ns="team")
+    await c.delete(NAMESPACES, "team")
+    ns = await c.get(NAMESPACES, "team")
+    assert ns["status"]["phase"] == "Terminating"
+
+    async def ns_gone() -> bool:
+        try:
+            await c.get(NAMESPACES, "team")
+            return False
+        except ApiError as e:
+            return e.code == 404
+
+    await eventually(plane, ns_gone)
+    for info in (DEPLOYMENTS, REPLICA_SETS, PODS, SERVICES, CONFIG_MAPS):
+        assert (await c.list(info, "team"))["items"] == [], info.plural
