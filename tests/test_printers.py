@@ -190,7 +190,7 @@ SERVICE_ROWS = [
      ["lb", "LoadBalancer", "10.96.0.3", "<pending>", "443:31443/TCP", "3m2s", "<none>"]),
     ("lb-ingress", svc("lb2", {"type": "LoadBalancer", "clusterIPs": ["10.96.0.4"],
                                "ports": [{"port": 443, "nodePort": 31444, "protocol": "TCP"}]},
-                       {"loadBalancer": {"ingress": [{"ip": "203.0.113.5"}, {"hostname": "lb.example.com"}]}}),
+                       {"loadBalancer": {"ingress": [{"hostname": "lb.example.com"}, {"ip": "203.0.113.5"}]}}),
      ["lb2", "LoadBalancer", "10.96.0.4", "203.0.113.5,lb.example.com", "443:31444/TCP", "3m2s", "<none>"]),
     ("external-name", svc("ext", {"type": "ExternalName", "externalName": "db.example.com"}),
      ["ext", "ExternalName", "<none>", "db.example.com", "<none>", "3m2s", "<none>"]),
@@ -333,7 +333,7 @@ OTHER_ROWS = [
      ["old", "Terminating", "60s"]),
     (registry.LEASES, {"metadata": meta("kcm", age=10), "spec": {"holderIdentity": "cm-1_abc"}},
      ["kcm", "cm-1_abc", "10s"]),
-    (registry.LEASES, {"metadata": meta("free", age=10), "spec": {}}, ["free", "<none>", "10s"]),
+    (registry.LEASES, {"metadata": meta("free", age=10), "spec": {}}, ["free", "", "10s"]),
     (registry.SERVICE_ACCOUNTS, {"metadata": meta("bookinfo-details", age=30)}, ["bookinfo-details", 0, "30s"]),
     (registry.CONFIG_MAPS, {"metadata": meta("cfg", age=30), "data": {"a": "1", "b": "2"}, "binaryData": {"c": "AA=="}},
      ["cfg", 3, "30s"]),
@@ -377,3 +377,46 @@ def test_rows_keep_order_and_never_fail_on_garbage() -> None:
         width = len(t["columnDefinitions"])
         assert all(len(r["cells"]) == width for r in t["rows"])
     assert [r["cells"][0] for r in table(registry.PODS, objs, NOW)["rows"]] == ["p0", "p1", "p2"]
+
+
+@pytest.mark.parametrize(
+    "info, selector, text",
+    [
+        (registry.DEPLOYMENTS, {}, ""),
+        (registry.DEPLOYMENTS, {"matchExpressions": [{"key": "a", "operator": "Bogus"}]}, "<invalid>"),
+        (registry.REPLICA_SETS, {}, "<none>"),
+        (registry.REPLICA_SETS, {"matchExpressions": [{"key": "a", "operator": "Bogus"}]}, "<error>"),
+        (registry.REPLICA_SETS, {"matchLabels": {"b": "2", "a": "1"}}, "a=1,b=2"),
+    ],
+    ids=["deploy-empty", "deploy-invalid", "rs-empty", "rs-invalid", "rs-sorted"],
+)
+def test_selector_cell(info: registry.ResourceInfo, selector: dict[str, Any], text: str) -> None:
+    obj = {"metadata": meta("x"), "spec": {"replicas": 1, "selector": selector, "template": {"spec": {}}}}
+    assert table(info, [obj], NOW)["rows"][0]["cells"][-1] == text
+
+
+EVENT_ROWS = [
+    ("classic", {"metadata": meta("web-1.17a", age=600), "involvedObject": {"kind": "Pod", "name": "web-1",
+                                                                             "fieldPath": "spec.containers{app}"},
+                 "reason": "Pulled", "message": "Container image already present\n", "type": "Normal",
+                 "source": {"component": "kubelet", "host": "node-1"}, "count": 3,
+                 "firstTimestamp": ago(600), "lastTimestamp": ago(65)},
+     ["65s", "Normal", "Pulled", "pod/web-1", "spec.containers{app}", "kubelet, node-1",
+      "Container image already present", "10m", 3, "web-1.17a"]),
+    ("new-api-singleton", {"metadata": meta("e2", age=30), "involvedObject": {"kind": "Node"},
+                           "reason": "Starting", "message": "m", "type": "Normal",
+                           "reportingComponent": "sliceplane-fleet", "eventTime": "2026-12-03T11:59:30.000000Z"},
+     ["30s", "Normal", "Starting", "node", "", "sliceplane-fleet", "m", "30s", 1, "e2"]),
+    ("series", {"metadata": meta("e3", age=300), "involvedObject": {"kind": "Pod", "name": "p"},
+                "reason": "BackOff", "message": "x", "type": "Warning", "firstTimestamp": ago(300),
+                "series": {"count": 7, "lastObservedTime": "2026-12-03T11:59:50.000000Z"}},
+     ["10s", "Warning", "BackOff", "pod/p", "", "", "x", "5m", 7, "e3"]),
+]
+
+
+@pytest.mark.parametrize("case, obj, cells", EVENT_ROWS, ids=[r[0] for r in EVENT_ROWS])
+def test_event_rows(case: str, obj: dict[str, Any], cells: list[Any]) -> None:
+    t = table(registry.EVENTS, [obj], NOW)
+    assert [c["name"] for c in t["columnDefinitions"] if c["priority"] == 0] == [
+        "Last Seen", "Type", "Reason", "Object", "Message"]
+    assert t["rows"][0]["cells"] == cells

@@ -314,13 +314,15 @@ def _format_labels(labels: Any) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
-def _selector_text(spec: Any) -> str:
+def _selector_text(spec: Any, *, empty: str = "", bad: str = "<invalid>") -> str:
+    """A metav1.LabelSelector as selector text; Deployments and ReplicaSets differ on the edges."""
     from .selectors import label_selector_from_spec
 
     try:
-        return str(label_selector_from_spec(spec if isinstance(spec, dict) else None))
-    except Exception:  # an unparsable selector prints as nothing rather than failing the list
-        return ""
+        text = str(label_selector_from_spec(spec if isinstance(spec, dict) else None))
+    except Exception:  # an unparsable selector prints a marker rather than failing the list
+        return bad
+    return text or empty
 
 
 def _join_host_port(host: str, port: int) -> str:
@@ -456,13 +458,14 @@ def _print_pod(obj: Obj, now: float) -> tuple[Cells, list[dict[str, Any]]]:
         state = _d(cs.get("state"))
         term = _d(state.get("terminated"))
         waiting = _d(state.get("waiting"))
-        if "terminated" in state and _i(term.get("exitCode")) == 0:
+        terminated = isinstance(state.get("terminated"), dict)
+        if terminated and _i(term.get("exitCode")) == 0:
             continue
         if restartable and cs.get("started") is True:
             if cs.get("ready") is True:
                 ready += 1
             continue
-        if "terminated" in state:
+        if terminated:
             reason = _terminated_reason(term, "Init:")
         elif _s(waiting.get("reason")) and waiting.get("reason") != "PodInitializing":
             reason = "Init:" + waiting["reason"]
@@ -486,9 +489,9 @@ def _print_pod(obj: Obj, now: float) -> tuple[Cells, list[dict[str, Any]]]:
             term = _d(state.get("terminated"))
             if _s(waiting.get("reason")):
                 reason = waiting["reason"]
-            elif "terminated" in state:
+            elif isinstance(state.get("terminated"), dict):
                 reason = _terminated_reason(term)
-            elif cs.get("ready") is True and "running" in state:
+            elif cs.get("ready") is True and isinstance(state.get("running"), dict):
                 has_running = True
                 ready += 1
         if reason == "Completed" and has_running:
@@ -529,13 +532,14 @@ def _service_external_ip(spec: dict[str, Any], status: dict[str, Any]) -> str:
     if svc_type in ("ClusterIP", "NodePort"):
         return ",".join(external_ips) if external_ips else "<none>"
     if svc_type == "LoadBalancer":
-        ingress = []
+        found: set[str] = set()
         for ing in _l(_d(status.get("loadBalancer")).get("ingress")):
             ing = _d(ing)
             if _s(ing.get("ip")):
-                ingress.append(ing["ip"])
+                found.add(ing["ip"])
             elif _s(ing.get("hostname")):
-                ingress.append(ing["hostname"])
+                found.add(ing["hostname"])
+        ingress = sorted(found)
         if external_ips:
             return ",".join(ingress + external_ips)
         return ",".join(ingress) if ingress else "<pending>"
@@ -663,13 +667,14 @@ def _print_replica_set(obj: Obj, now: float) -> tuple[Cells, list[dict[str, Any]
     status = _d(obj.get("status"))
     names, images = _container_cells(_d(_d(spec.get("template")).get("spec")))
     cells: Cells = [_name(obj), _replicas(spec), _i(status.get("replicas")), _i(status.get("readyReplicas")),
-                    _age(obj, now), names, images, _selector_text(spec.get("selector"))]
+                    _age(obj, now), names, images,
+                    _selector_text(spec.get("selector"), empty="<none>", bad="<error>")]
     return cells, []
 
 
 def _print_lease(obj: Obj, now: float) -> tuple[Cells, list[dict[str, Any]]]:
     holder = _d(obj.get("spec")).get("holderIdentity")
-    return [_name(obj), holder if isinstance(holder, str) else "<none>", _age(obj, now)], []
+    return [_name(obj), holder if isinstance(holder, str) else "", _age(obj, now)], []
 
 
 def _print_service_account(obj: Obj, now: float) -> tuple[Cells, list[dict[str, Any]]]:
@@ -686,26 +691,25 @@ def _print_secret(obj: Obj, now: float) -> tuple[Cells, list[dict[str, Any]]]:
 
 
 def _print_event(obj: Obj, now: float) -> tuple[Cells, list[dict[str, Any]]]:
-    first = _s(obj.get("firstTimestamp")) or _s(obj.get("eventTime"))
-    last = _s(obj.get("lastTimestamp"))
-    series = _d(obj.get("series"))
-    if _s(series.get("lastObservedTime")):
-        last = series["lastObservedTime"]
-    elif not last:
-        last = first
-    count = _i(series.get("count")) or _i(obj.get("count"))
-    last_seen = _since(last, now)
-    if count > 1:
-        last_seen = f"{last_seen} (x{count} over {_since(first, now)})"
+    first = _since(obj.get("firstTimestamp"), now) if _s(obj.get("firstTimestamp")) else _since(
+        obj.get("eventTime"), now)
+    last = _since(obj.get("lastTimestamp"), now) if _s(obj.get("lastTimestamp")) else first
+    count = _i(obj.get("count"))
+    series = obj.get("series")
+    if isinstance(series, dict):
+        last = _since(series.get("lastObservedTime"), now)
+        count = _i(series.get("count"))
+    elif count == 0:
+        count = 1  # singleton events of the new API carry no count
     involved = _d(obj.get("involvedObject"))
-    target = f"{_s(involved.get('kind')).lower()}/{_s(involved.get('name'))}"
+    kind = _s(involved.get("kind")).lower()
+    target = f"{kind}/{involved['name']}" if _s(involved.get("name")) else kind
     source = _d(obj.get("source"))
-    source_text = _s(source.get("component")) or _s(obj.get("reportingComponent"))
-    if _s(source.get("host")):
-        source_text += ", " + source["host"]
-    return [last_seen, _s(obj.get("type")), _s(obj.get("reason")), target,
-            _s(involved.get("fieldPath")), source_text, _s(obj.get("message")).strip(),
-            _since(first, now), count, _name(obj)], []
+    component = _s(source.get("component")) or _s(obj.get("reportingComponent"))
+    instance = _s(source.get("host")) or _s(obj.get("reportingInstance"))
+    source_text = f"{component}, {instance}" if instance else component
+    return [last, _s(obj.get("type")), _s(obj.get("reason")), target, _s(involved.get("fieldPath")),
+            source_text, _s(obj.get("message")).strip(), first, count, _name(obj)], []
 
 
 def _print_generic(obj: Obj, now: float) -> tuple[Cells, list[dict[str, Any]]]:
