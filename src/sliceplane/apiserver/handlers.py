@@ -50,7 +50,7 @@ from sliceplane.apiserver.ipalloc import AllocationError, ServiceAllocations
 from sliceplane.apiserver.metrics import APIMetrics
 from sliceplane.apiserver.negotiation import Accept
 from sliceplane.apiserver.routes import ResourcePath
-from sliceplane.apiserver.watchcache import JSON_ENCODING, Encoding, WatchCache, resource_label
+from sliceplane.apiserver.watchcache import JSON_ENCODING, CachedObject, Encoding, WatchCache, resource_label
 from sliceplane.store.base import (
     KeyExistsError,
     KeyNotFoundError,
@@ -634,9 +634,9 @@ class ResourceHandlers:
         info = rp.info
         opts = await self._delete_options(request)
         label_sel, field_sel = self._selectors(request, info)
-        await self._consistent(None)
+        objs, _ = await self._snapshot(info, rp.namespace, None)
         deleted: list[dict[str, Any]] = []
-        for co in self.cache.list(info, rp.namespace if info.namespaced else None):
+        for co in objs:
             if not _selected(co.obj, label_sel, field_sel):
                 continue
             md = co.obj.get("metadata") or {}
@@ -673,27 +673,37 @@ class ResourceHandlers:
                 field_sel = None
         return label_sel, field_sel
 
-    async def _consistent(self, resource_version: str | None) -> None:
-        """Make the cache at least as fresh as `resource_version` (unset: the store's revision now)."""
-        if resource_version == "0":
-            return
-        if resource_version:
+    async def _snapshot(self, info: ResourceInfo, namespace: str | None,
+                        resource_version: str | None) -> tuple[list[CachedObject], int]:
+        """Objects for a list and the revision they are at.
+
+        resourceVersion unset: a consistent read (the cache waits until it has the store's current
+        revision; if it cannot catch up in time, the list is read from the store itself);
+        "0": whatever the cache has; N: at least N (504 if the cache does not get there).
+        """
+        ns = namespace if info.namespaced else None
+        if resource_version and resource_version != "0":
             rv = _parse_rv(resource_version)
             if not await self.cache.wait_until(rv, self.config.consistent_read_timeout):
                 raise timeout(f"Too large resource version: {rv}, current: {self.cache.revision}")
-            return
-        target = await self.store.current_revision()
-        if not await self.cache.wait_until(target, self.config.consistent_read_timeout):
-            raise timeout("Timeout: the watch cache did not catch up with the store")
+        elif not resource_version:
+            target = await self.store.current_revision()
+            if not await self.cache.wait_until(target, self.config.consistent_read_timeout):
+                log.warning("watch cache at %d behind store at %d: listing %s from the store",
+                            self.cache.revision, target, info.qualified)
+                kvs, rev = await self.store.range(info.key_prefix(ns))
+                objs = [CachedObject(with_rv(_decode(kv.value), kv.mod_revision), kv.mod_revision) for kv in kvs
+                        if info.namespaced or kv.key.count("/") == 4]
+                return objs, rev
+        return self.cache.list(info, ns), self.cache.revision
 
     async def list(self, request: web.Request, rp: ResourcePath, accept: Accept) -> web.Response:
         info = rp.info
         q = request.query
         label_sel, field_sel = self._selectors(request, info)
-        await self._consistent(q.get("resourceVersion"))
-        rv = str(self.cache.revision)
-        items = [co for co in self.cache.list(info, rp.namespace if info.namespaced else None)
-                 if _selected(co.obj, label_sel, field_sel)]
+        objs, revision = await self._snapshot(info, rp.namespace, q.get("resourceVersion"))
+        rv = str(revision)
+        items = [co for co in objs if _selected(co.obj, label_sel, field_sel)]
         if accept.table and optional_module("printers") is not None:
             return self.respond(self.table(info, [co.obj for co in items], accept, q, rv), accept)
         head = _encode({"kind": info.list_kind, "apiVersion": info.api_version, "metadata": {"resourceVersion": rv}})
