@@ -29,8 +29,10 @@ def test_restart_keeps_state_and_rewrites_nothing(tmp_path) -> None:
         wait_for(lambda: all_pods_ready(k) and len(k.json("get", "pods")["items"]) == 6, 30, what="pods ready")
         wait_for(lambda: len(ready_endpoints(slices_of(k, "frontend"))) == 3, 15, what="frontend slices")
         time.sleep(2)  # let status writes settle
-        kinds = "namespaces,nodes,services,endpoints,endpointslices,deployments,replicasets,pods"
+        # Nodes are left out: a restarted kubelet reports a fresh heartbeat, as real kubelets do.
+        kinds = "namespaces,services,endpoints,endpointslices,deployments,replicasets,pods"
         before = _snapshot(k, kinds)
+        nodes_before = {n["metadata"]["name"] for n in k.json("get", "nodes")["items"]}
     finally:
         assert up.stop() == 0, up.logs()
 
@@ -40,6 +42,7 @@ def test_restart_keeps_state_and_rewrites_nothing(tmp_path) -> None:
         time.sleep(5)  # controllers and fleet re-list and resync
         after = _snapshot(k, kinds)
         assert set(after) == set(before)
+        assert {n["metadata"]["name"] for n in k.json("get", "nodes")["items"]} == nodes_before
         changed = {key: (before[key], after[key]) for key in before if before[key] != after[key]}
         assert changed == {}, f"objects rewritten after restart: {changed}"
         assert len(ready_endpoints(slices_of(k, "frontend"))) == 3
