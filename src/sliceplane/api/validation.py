@@ -674,59 +674,107 @@ def _validate_service(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any] | None
         ctx.add(not_supported("spec.trafficDistribution", td, list(TRAFFIC_DISTRIBUTIONS)))
 
     if old is not None:
-        old_spec = old.get("spec") if isinstance(old.get("spec"), dict) else {}
-        old_type = old_spec.get("type") or "ClusterIP"
-        if "ExternalName" not in (old_type, svc_type):
-            old_ips = [c for c in (old_spec.get("clusterIPs") or [old_spec.get("clusterIP")]) if c]
-            new_ips = [c for c in (cluster_ips or [cluster_ip]) if c]
-            # an empty clusterIP on update means "keep it"; the server carries the old one over
-            if old_ips and new_ips and old_ips[0] != new_ips[0]:
-                ctx.add(invalid_value("spec.clusterIPs[0]", _Raw("[]string{" + ", ".join(
-                    _go_quote(str(c)) for c in new_ips) + "}"), "may not change once set"))
+        _validate_service_update(ctx, spec, old.get("spec") if isinstance(old.get("spec"), dict) else {})
+
+
+def _go_strings(values: list[Any], type_name: str = "string") -> _Raw:
+    return _Raw(f"[]{type_name}{{" + ", ".join(_go_quote(str(v)) for v in values) + "}")
+
+
+def _normalized_cluster_ips(spec: dict[str, Any]) -> list[Any]:
+    """clusterIPs as the server normalizes them: `clusterIP` alone stands for `[clusterIP]`."""
+    ips = spec.get("clusterIPs")
+    if isinstance(ips, list) and ips:
+        return ips
+    ip = spec.get("clusterIP")
+    return [ip] if isinstance(ip, str) and ip else []
 
 
 def _validate_cluster_ips(ctx: _Ctx, cluster_ip: str, cluster_ips: list[Any], spec: dict[str, Any]) -> None:
+    """clusterIP/clusterIPs/ipFamilies/ipFamilyPolicy, with the server's normalization applied first."""
     if cluster_ips and cluster_ip and cluster_ips[0] != cluster_ip:
-        ctx.add(invalid_value("spec.clusterIPs", _Raw("[]string{" + ", ".join(
-            _go_quote(str(c)) for c in cluster_ips) + "}"), "first value must match `clusterIP`"))
+        ctx.add(invalid_value("spec.clusterIPs", _go_strings(cluster_ips), "first value must match `clusterIP`"))
     ips = cluster_ips or ([cluster_ip] if cluster_ip else [])
-    for i, ip in enumerate(ips):
-        path = _idx("spec.clusterIPs", i) if cluster_ips else "spec.clusterIP"
-        if not isinstance(ip, str):
-            ctx.add(invalid_value(path, _shown(ip), "must be a string"))
-            continue
-        if i == 0 and ip == "None":
-            if len(ips) > 1:
-                ctx.add(invalid_value("spec.clusterIPs", _Raw("[]string{" + ", ".join(
-                    _go_quote(str(c)) for c in ips) + "}"), "'None' must be the first and only value"))
-            continue
-        if _parse_ip(ip) is None:
-            ctx.add(invalid_value(path, ip, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"))
     families = ctx.list(spec, "ipFamilies", "spec.ipFamilies")
     seen: set[str] = set()
     for i, fam in enumerate(families):
         fp = _idx("spec.ipFamilies", i)
         if fam not in IP_FAMILIES:
             ctx.add(not_supported(fp, _shown(fam), list(IP_FAMILIES)))
-        elif fam in seen:
-            ctx.add(duplicate(fp, fam))
-        seen.add(fam if isinstance(fam, str) else "")
-    if len(families) > 2:
-        ctx.add(invalid_value("spec.ipFamilies", _Raw("[]core.IPFamily{" + ", ".join(
-            _go_quote(str(f)) for f in families) + "}"), "may specify no more than one IP for each IP family"))
+        key = fam if isinstance(fam, str) else json.dumps(fam)
+        if key in seen:
+            ctx.add(duplicate(fp, _shown(fam)))
+        seen.add(key)
     policy = ctx.str(spec, "ipFamilyPolicy", "spec.ipFamilyPolicy")
     if policy is not None and policy not in IP_FAMILY_POLICIES:
         ctx.add(not_supported("spec.ipFamilyPolicy", policy, list(IP_FAMILY_POLICIES)))
-    if policy == "SingleStack" and (len(families) > 1 or len(cluster_ips) > 1):
-        ctx.add(invalid_value("spec.ipFamilyPolicy", policy,
-                              "must be 'RequireDualStack' or 'PreferDualStack' when multiple IP families "
-                              "are specified"))
-    for i, ip in enumerate(cluster_ips):
-        if i < len(families) and isinstance(ip, str) and ip != "None":
-            parsed = _parse_ip(ip)
-            if parsed is not None and families[i] in IP_FAMILIES and f"IPv{parsed.version}" != families[i]:
-                ctx.add(invalid_value(_idx("spec.clusterIPs", i), ip,
-                                      f"expected an {families[i]} value as indicated by `ipFamilies[{i}]`"))
+    path_of = (lambda i: _idx("spec.clusterIPs", i)) if cluster_ips else (lambda i: "spec.clusterIP")
+    has_invalid = False
+    for i, ip in enumerate(ips):
+        if i == 0 and ip == "None":
+            if len(ips) > 1:
+                has_invalid = True
+                ctx.add(invalid_value("spec.clusterIPs", _go_strings(ips), "'None' must be the first and only value"))
+            continue
+        if not isinstance(ip, str) or _parse_ip(ip) is None:
+            has_invalid = True
+            ctx.add(invalid_value(path_of(i), _shown(ip),
+                                  "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"))
+    if len(ips) > 2:
+        ctx.add(invalid_value("spec.clusterIPs", _go_strings(ips), "may only hold up to 2 values"))
+    if has_invalid:
+        return
+    parsed = [_parse_ip(ip) for ip in ips if ip != "None"]
+    if len(ips) > 1 and len({p.version for p in parsed if p is not None}) != len(ips):
+        ctx.add(invalid_value("spec.clusterIPs", _go_strings(ips), "may specify no more than one IP for each IP family"))
+    headless = ips == ["None"]
+    if not headless:
+        for i, ip in enumerate(ips):
+            if i >= len(families):
+                break
+            p = _parse_ip(ip)
+            if families[i] == "IPv4" and p is not None and p.version == 6:
+                ctx.add(invalid_value(path_of(i), ip, f"expected an IPv4 value as indicated by `ipFamilies[{i}]`"))
+            if families[i] == "IPv6" and p is not None and p.version == 4:
+                ctx.add(invalid_value(path_of(i), ip, f"expected an IPv6 value as indicated by `ipFamilies[{i}]`"))
+    if policy == "SingleStack":
+        if len(ips) > 1:
+            ctx.add(invalid_value("spec.ipFamilyPolicy", policy, "must be 'RequireDualStack' or 'PreferDualStack' "
+                                  "when multiple cluster IPs are specified"))
+        elif len(families) > 1:
+            ctx.add(invalid_value("spec.ipFamilyPolicy", policy, "must be 'RequireDualStack' or 'PreferDualStack' "
+                                  "when multiple IP families are specified"))
+
+
+def _validate_service_update(ctx: _Ctx, spec: dict[str, Any], old_spec: dict[str, Any]) -> None:
+    """clusterIPs and ipFamilies may be added to or released, never changed (ExternalName aside)."""
+    new_type = spec.get("type") or "ClusterIP"
+    old_type = old_spec.get("type") or "ClusterIP"
+    if "ExternalName" in (new_type, old_type):
+        return
+    new_ips = _normalized_cluster_ips(spec)
+    old_ips = _normalized_cluster_ips(old_spec)
+    if not new_ips:
+        return  # an update without clusterIP keeps the allocated one; the server carries it over
+    new_headless, old_headless = new_ips == ["None"], old_ips == ["None"]
+    if not (new_headless and old_headless):
+        if len(old_ips) == len(new_ips):
+            for i, ip in enumerate(old_ips):
+                if ip != new_ips[i]:
+                    ctx.add(invalid_value(_idx("spec.clusterIPs", i), _go_strings(new_ips), "may not change once set"))
+        elif old_ips and new_ips[0] != old_ips[0]:
+            ctx.add(invalid_value("spec.clusterIPs[0]", _go_strings(new_ips), "may not change once set"))
+    new_fams = spec.get("ipFamilies") if isinstance(spec.get("ipFamilies"), list) else []
+    old_fams = old_spec.get("ipFamilies") if isinstance(old_spec.get("ipFamilies"), list) else []
+    if new_headless or old_headless or not new_fams:
+        return
+    if len(old_fams) == len(new_fams):
+        for i, fam in enumerate(old_fams):
+            if fam != new_fams[i]:
+                ctx.add(invalid_value("spec.ipFamilies[0]", _go_strings(new_fams, "core.IPFamily"),
+                                      "may not change once set"))
+    elif old_fams and new_fams[0] != old_fams[0]:
+        ctx.add(invalid_value("spec.ipFamilies[0]", _go_strings(new_ips), "may not change once set"))
 
 
 # --- Pods and pod templates ------------------------------------------------------------------
