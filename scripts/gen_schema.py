@@ -6,7 +6,8 @@ few things the API server needs, which the tables below put back: the Kubernetes
 each definition (core, apps, meta, ...), which strings are Quantities, which times are
 MicroTimes, and the strategic-merge-patch metadata of list fields.
 
-Only definitions reachable from the kinds we serve are written, so the file stays small.
+Only definitions reachable from the kinds we serve are written, so the file stays small;
+field descriptions sit apart under "descriptions", read only for the OpenAPI documents.
 Run it again after upgrading the client: `python scripts/gen_schema.py`.
 """
 
@@ -219,8 +220,14 @@ def convert_type(t: str, owner_short: str, field: str, f: Any, refs: list[str]) 
     return definition_name(t)
 
 
+def class_description(cls: Any) -> str:
+    doc = (cls.__doc__ or "").split("Attributes:", 1)[0]
+    return " ".join(doc.split())
+
+
 def build() -> dict[str, Any]:
     definitions: dict[str, Any] = {}
+    descriptions: dict[str, dict[str, str]] = {}
     gvk: dict[str, list[dict[str, str]]] = {}
     kinds: dict[str, str] = {}
     for api_version, kind, cls_name in KINDS + LIST_KINDS:
@@ -243,6 +250,9 @@ def build() -> dict[str, Any]:
         name = definition_name(cls_name)
         short, _ = short_name(cls_name)
         props: dict[str, Any] = {}
+        texts: dict[str, str] = {}
+        if class_description(cls):
+            texts[""] = class_description(cls)
         required: list[str] = []
         ext: dict[str, dict[str, Any]] = {}
         for attr, t in cls.openapi_types.items():
@@ -253,6 +263,8 @@ def build() -> dict[str, Any]:
             queue.extend(refs)
             if f is not None and f.is_required():
                 required.append(json_name)
+            if f is not None and f.description:
+                texts[json_name] = f.description
             meta = LIST_META.get((short, json_name))
             if meta:
                 used_meta.add((short, json_name))
@@ -280,6 +292,8 @@ def build() -> dict[str, Any]:
         if name in definitions and definitions[name] != d:
             raise SystemExit(f"two client classes map to {name}")
         definitions[name] = d
+        if texts:
+            descriptions[name] = dict(sorted(texts.items()))
 
     unused = (set(LIST_META) | set(FIELD_STRATEGY)) - used_meta
     if unused:
@@ -289,6 +303,8 @@ def build() -> dict[str, Any]:
         "source": f"kubernetes Python client {kubernetes.__version__}",
         "kinds": dict(sorted(kinds.items())),
         "definitions": dict(sorted(definitions.items())),
+        # Documentation only (OpenAPI descriptions, `kubectl explain`); "" is the definition's own.
+        "descriptions": dict(sorted(descriptions.items())),
     }
 
 

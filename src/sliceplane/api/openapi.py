@@ -143,11 +143,13 @@ class _Builder:
             self.schemas[name] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
             return
         self.schemas[name] = {}  # placeholder against cycles
-        out: dict[str, Any] = {"type": "object"}
+        texts = schema.descriptions(name)
+        out: dict[str, Any] = {"description": texts[""]} if texts.get("") else {}
+        out["type"] = "object"
         props: dict[str, Any] = {}
         exts = d.get("extensions", {})
         for field, t in d["properties"].items():
-            props[field] = self.property(t, exts.get(field, {}))
+            props[field] = self.property(t, exts.get(field, {}), texts.get(field, ""))
         out["properties"] = props
         if d.get("required"):
             out["required"] = list(d["required"])
@@ -167,11 +169,13 @@ class _Builder:
             return self.ref(SPECIAL_COMPONENTS[t][0])
         return self.ref(t)
 
-    def property(self, t: schema.Type, ext: dict[str, Any]) -> dict[str, Any]:
+    def property(self, t: schema.Type, ext: dict[str, Any], description: str = "") -> dict[str, Any]:
         s = self.type_schema(t)
-        if "$ref" in s and (ext or not self.v2):
+        if "$ref" in s and (ext or description or not self.v2):
             # OpenAPI ignores siblings of $ref; Kubernetes wraps references in allOf.
             s = {"allOf": [s]}
+        if description:
+            s["description"] = description
         s.update(ext)
         return s
 

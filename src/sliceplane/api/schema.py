@@ -37,6 +37,11 @@ def definitions() -> dict[str, dict[str, Any]]:
     return data()["definitions"]
 
 
+def descriptions(name: str) -> dict[str, str]:
+    """Documentation of a definition: "" is its own, other keys are its fields."""
+    return data().get("descriptions", {}).get(name, {})
+
+
 def definition(name: str) -> dict[str, Any] | None:
     return definitions().get(name)
 
