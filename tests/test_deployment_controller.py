@@ -412,3 +412,58 @@ async def test_deleting_a_namespace_removes_its_content_then_itself(plane: Plane
     await eventually(plane, ns_gone)
     for info in (DEPLOYMENTS, REPLICA_SETS, PODS, SERVICES, CONFIG_MAPS):
         assert (await c.list(info, "team"))["items"] == [], info.plural
+
+
+async def test_kubectl_rollout_undo_reuses_the_old_replicaset(plane: Plane) -> None:
+    c = plane.client
+    assert c is not None
+    await c.create(DEPLOYMENTS, deployment(replicas=2))
+    await wait_rolled_out(plane)
+    first = (await c.list(REPLICA_SETS, "default"))["items"][0]["metadata"]["name"]
+    code, out = await kubectl(plane, "set", "image", "deployment/web", "web=nginx:1.28")
+    assert code == 0, out
+    code, out = await kubectl(plane, "rollout", "status", "deployment/web", "--timeout=60s")
+    assert code == 0, out
+    code, out = await kubectl(plane, "rollout", "undo", "deployment/web")
+    assert code == 0, out
+    code, out = await kubectl(plane, "rollout", "status", "deployment/web", "--timeout=60s")
+    assert code == 0, out
+    rss = {rs["metadata"]["name"]: rs for rs in (await c.list(REPLICA_SETS, "default"))["items"]}
+    assert len(rss) == 2
+    assert rss[first]["spec"]["replicas"] == 2
+    assert rss[first]["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+    assert rss[first]["metadata"]["annotations"]["deployment.kubernetes.io/revision-history"] == "1"
+    code, out = await kubectl(plane, "rollout", "history", "deployment/web")
+    assert code == 0, out
+    assert [line.split()[0] for line in out.splitlines()[2:] if line.strip()] == ["2", "3"]
+
+
+async def test_recreate_replaces_all_pods_at_once(plane: Plane) -> None:
+    c = plane.client
+    assert c is not None
+    await c.create(DEPLOYMENTS, deployment(replicas=3, strategy={"type": "Recreate"}))
+    await wait_rolled_out(plane)
+    old_pods = {p["metadata"]["name"] for p in await active_pods(c)}
+    samples: list[set[str]] = []
+    stop = asyncio.Event()
+
+    async def sample() -> None:
+        while not stop.is_set():
+            samples.append({p["metadata"]["name"] for p in (await c.list(PODS, "default"))["items"]})
+            await asyncio.sleep(0.01)
+
+    sampler = asyncio.create_task(sample())
+    await c.patch(DEPLOYMENTS, "web", {"spec": {"template": {"spec": {"containers": [
+        {"name": "web", "image": "nginx:1.28"}]}}}}, namespace="default", patch_type="merge")
+
+    async def done() -> dict | None:
+        d = await c.get(DEPLOYMENTS, "web", "default")
+        return d if d["metadata"]["generation"] == 2 and rolled_out(d) else None
+
+    await eventually(plane, done)
+    stop.set()
+    await sampler
+    # never old and new pods (even terminating old ones) at the same time
+    for names in samples:
+        assert not (names & old_pods and names - old_pods), names
+    assert not {p["metadata"]["name"] for p in await active_pods(c)} & old_pods

@@ -174,6 +174,15 @@ def test_pod_template_hash_is_stable_and_spelled_as_kubernetes() -> None:
     assert pod_template_hash(reordered) == h
 
 
+def test_null_and_empty_fields_are_semantically_absent() -> None:
+    t = new_deployment()["spec"]["template"]
+    undo = copy.deepcopy(t)
+    undo["metadata"]["creationTimestamp"] = None  # as `kubectl rollout undo` sends it
+    undo["spec"]["volumes"] = []
+    assert equal_ignore_hash(t, undo)
+    assert pod_template_hash(undo) == pod_template_hash(t)
+
+
 def test_equal_ignore_hash() -> None:
     t = new_deployment()["spec"]["template"]
     hashed = copy.deepcopy(t)

@@ -101,9 +101,26 @@ def safe_encode(text: str) -> str:
     return "".join(_SAFE_ALPHANUMS[ord(c) % len(_SAFE_ALPHANUMS)] for c in text)
 
 
+def semantic(value: Any) -> Any:
+    """A value with nulls, empty maps and empty lists dropped: Kubernetes' semantic equality treats
+    them as absent (`kubectl rollout undo` sends `creationTimestamp: null` in the template)."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            v = semantic(v)
+            if v is None or v == {} or v == []:
+                continue
+            out[k] = v
+        return out
+    if isinstance(value, list):
+        return [semantic(v) for v in value]
+    return value
+
+
 def pod_template_hash(template: Obj, collision_count: int | None = None) -> str:
-    """Stable hash of a pod template (sorted-key JSON) and the collision count, spelled as Kubernetes'."""
-    h = _fnv1a_32(json.dumps(template, sort_keys=True, separators=(",", ":")).encode())
+    """Stable hash of a pod template (sorted-key JSON of its semantic value) and the collision count,
+    spelled as Kubernetes spells hashes."""
+    h = _fnv1a_32(json.dumps(semantic(template), sort_keys=True, separators=(",", ":")).encode())
     if collision_count is not None:
         h = _fnv1a_32(struct.pack("<I", collision_count & 0xFFFFFFFF) + b"\0\0\0\0", h)
     return safe_encode(str(h))
@@ -176,7 +193,7 @@ def max_unavailable(d: Obj) -> int:
 
 
 def _template_without_hash(template: Obj | None) -> Obj:
-    t = copy.deepcopy(template or {})
+    t = semantic(template or {})
     meta = t.get("metadata") or {}
     labels = dict(meta.get("labels") or {})
     labels.pop(POD_TEMPLATE_HASH, None)
