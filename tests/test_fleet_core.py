@@ -35,6 +35,7 @@ from sliceplane.fleet.objects import (
     NodeShape,
     container_id,
     image_id,
+    node_metadata_patch,
     node_object,
     node_status,
     normalize_image,
@@ -428,3 +429,31 @@ def test_node_object() -> None:
     again = node_status(shape, T0 + 60, st)
     assert _cond(again, "Ready")["lastTransitionTime"] == _cond(st, "Ready")["lastTransitionTime"]
     assert _cond(again, "Ready")["lastHeartbeatTime"] == rfc3339(T0 + 60)
+
+
+SHAPE = NodeShape("node-0", "zone-a", "region-1", ("192.168.0.1",), ("10.128.0.0/19",))
+
+
+def _existing(**changes: object) -> dict:
+    node = node_object(SHAPE, T0)
+    node["metadata"]["labels"]["extra"] = "kept"  # labels someone else added are left alone
+    for path, value in changes.items():
+        section, key = path.split("__")
+        node[section if section != "meta" else "metadata"][key] = value
+    return node
+
+
+@pytest.mark.parametrize(
+    ("existing", "patch"),
+    [
+        (_existing(), {}),
+        (_existing(meta__labels={"kubernetes.io/os": "linux"}),
+         {"metadata": {"labels": {k: v for k, v in node_object(SHAPE, T0)["metadata"]["labels"].items()
+                                  if k != "kubernetes.io/os"}}}),
+        (_existing(meta__annotations={}), {"metadata": {"annotations": {"sliceplane.io/fleet": "sliceplane"}}}),
+        (_existing(spec__podCIDRs=[]), {"spec": {"podCIDR": "10.128.0.0/19", "podCIDRs": ["10.128.0.0/19"]}}),
+    ],
+    ids=["converged", "labels-missing", "annotation-missing", "cidrs-missing"],
+)
+def test_node_metadata_patch(existing: dict, patch: dict) -> None:
+    assert node_metadata_patch(existing, SHAPE) == patch

@@ -50,9 +50,9 @@ from sliceplane.fleet.lifecycle import (
     wants_default_scheduler,
 )
 from sliceplane.fleet.objects import (
-    FLEET_ANNOTATION,
     NodeShape,
     binding,
+    node_metadata_patch,
     node_object,
     node_status,
     pod_status,
@@ -280,14 +280,12 @@ class Fleet:
                     raise
                 existing = await self._retry(lambda: self.client.get(NODES, name))
         else:
-            patch: Obj = {"metadata": {"labels": node_object(shape, now)["metadata"]["labels"],
-                                       "annotations": {FLEET_ANNOTATION: shape.fleet}}}
-            if list((existing.get("spec") or {}).get("podCIDRs") or []) != list(cidrs):
-                patch["spec"] = {"podCIDR": cidrs[0], "podCIDRs": list(cidrs)}
-            try:
-                existing = await self._retry(lambda: self._patch_object(NODES, name, None, patch))
-            except ApiError as e:
-                log.warning("node %s: could not update labels/CIDRs: %s", name, e.message)
+            patch = node_metadata_patch(existing, shape)
+            if patch:
+                try:
+                    existing = await self._retry(lambda: self._patch_object(NODES, name, None, patch))
+                except ApiError as e:
+                    log.warning("node %s: could not update labels/CIDRs: %s", name, e.message)
         state = node_transition(state, NodeEvent.REGISTER)
         status = node_status(shape, now, (existing or {}).get("status"))
         await self._retry(lambda: self._write_status(NODES, None, name, status))

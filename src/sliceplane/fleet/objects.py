@@ -123,6 +123,24 @@ def node_status(shape: NodeShape, now: float, old_status: Obj | None = None) -> 
     }
 
 
+def node_metadata_patch(existing: Obj, shape: NodeShape) -> Obj:
+    """A merge patch bringing an existing node's labels, annotation and pod CIDRs in line with
+    `shape`; empty when nothing differs (a converged node is not rewritten)."""
+    want = node_metadata(shape)
+    meta = existing.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    annotations = meta.get("annotations") or {}
+    patch: Obj = {}
+    label_diff = {k: v for k, v in want["labels"].items() if labels.get(k) != v}
+    if label_diff:
+        patch.setdefault("metadata", {})["labels"] = label_diff
+    if annotations.get(FLEET_ANNOTATION) != shape.fleet:
+        patch.setdefault("metadata", {})["annotations"] = {FLEET_ANNOTATION: shape.fleet}
+    if list((existing.get("spec") or {}).get("podCIDRs") or []) != list(shape.pod_cidrs):
+        patch["spec"] = node_spec(shape)
+    return patch
+
+
 def node_object(shape: NodeShape, now: float) -> Obj:
     return {"apiVersion": "v1", "kind": "Node", "metadata": node_metadata(shape), "spec": node_spec(shape),
             "status": node_status(shape, now)}
