@@ -342,6 +342,7 @@ class EndpointsController:
         self.queue = WorkQueue("endpoint")
         self.trigger_times = TriggerTimeTracker()
         self._written_rv: dict[str, int] = {}  # key -> resourceVersion of our last write
+        self._busy = 0  # keys being synced right now
         self.stats: Counter[str] = Counter()
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopped = asyncio.Event()
@@ -391,8 +392,7 @@ class EndpointsController:
     async def wait_idle(self, settle: float = 0.05) -> None:
         """Return once nothing is queued, parked or being synced (for tests and benchmarks)."""
         def idle() -> bool:
-            core = getattr(self.queue, "_core", None)
-            return len(self.queue) == 0 and self.queue.parked == 0 and not (core and core.processing)
+            return len(self.queue) == 0 and self.queue.parked == 0 and self._busy == 0
 
         while True:
             if idle():
@@ -426,6 +426,7 @@ class EndpointsController:
                 key = await self.queue.get()
             except ShutDown:
                 return
+            self._busy += 1
             try:
                 err: Exception | None = None
                 try:
@@ -436,6 +437,7 @@ class EndpointsController:
                     err = e
                 self._handle_result(str(key), err)
             finally:
+                self._busy -= 1
                 self.queue.done(key)
 
     def _handle_result(self, key: str, err: Exception | None) -> None:

@@ -122,6 +122,8 @@ class EndpointSliceController:
         self._dirty: dict[str, set[str]] = {}  # service key -> pod names changed since its last sync
         self._full: set[str] = set()  # service keys whose next sync must be a full reconcile
         self._planned_uid: dict[str, str] = {}  # service key -> uid of the Service we last planned
+        self._waiting_for_node: dict[str, set[str]] = {}  # node name -> service keys that lacked it
+        self._busy = 0  # keys being synced right now
         self.stats: Counter[str] = Counter()  # syncs, full/incremental, stale, errors, create/update/delete
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopped = asyncio.Event()
@@ -129,6 +131,7 @@ class EndpointSliceController:
         self.services.add_handlers(self._on_service, lambda old, new: self._on_service(new), self._on_service_delete)
         self.pods.add_handlers(self._on_pod_add, self._on_pod_update, self._on_pod_delete)
         self.slices.add_handlers(self._on_slice, self._on_slice_update, self._on_slice_delete)
+        self.nodes.add_handlers(self._on_node_add, None, None)
 
     @property
     def writes(self) -> int:
@@ -172,15 +175,14 @@ class EndpointSliceController:
     async def wait_idle(self, settle: float = 0.05) -> None:
         """Return once nothing is queued, parked or being synced (for tests and benchmarks)."""
         while True:
-            if len(self.queue) == 0 and self.queue.parked == 0 and not self._busy():
+            if self._idle():
                 await asyncio.sleep(settle)
-                if len(self.queue) == 0 and self.queue.parked == 0 and not self._busy():
+                if self._idle():
                     return
             await asyncio.sleep(settle)
 
-    def _busy(self) -> bool:
-        core = getattr(self.queue, "_core", None)
-        return bool(core is not None and core.processing)
+    def _idle(self) -> bool:
+        return len(self.queue) == 0 and self.queue.parked == 0 and self._busy == 0
 
     # --- handlers: record and enqueue, nothing else -------------------------------------------
 
@@ -238,6 +240,12 @@ class EndpointSliceController:
         if key is not None:
             self._after_slice_event(key, self.tracker.observe_deletion(key, obj))
 
+    def _on_node_add(self, node: Obj) -> None:
+        """Pods on a node we did not know were left out; their Services can now include them."""
+        for key in self._waiting_for_node.pop(name_of(node), set()):
+            self._full.add(key)
+            self.queue.add(key)
+
     def _after_slice_event(self, key: str, foreign: bool) -> None:
         if foreign:
             self._full.add(key)
@@ -257,6 +265,7 @@ class EndpointSliceController:
                 key = await self.queue.get()
             except ShutDown:
                 return
+            self._busy += 1
             try:
                 err: BaseException | None = None
                 try:
@@ -267,6 +276,7 @@ class EndpointSliceController:
                     err = e
                 self._handle_result(str(key), err)
             finally:
+                self._busy -= 1
                 self.queue.done(key)
 
     def _handle_result(self, key: str, err: BaseException | None) -> None:
@@ -328,6 +338,8 @@ class EndpointSliceController:
         SYNCS.labels("success", path).inc()
         if plan.missing_nodes:
             self._full.add(key)
+            for node in plan.missing_nodes:
+                self._waiting_for_node.setdefault(node, set()).add(key)
             raise MissingNodesError(
                 f"pods of {key} name unknown nodes {', '.join(plan.missing_nodes)}; left out for now"
             )
@@ -355,11 +367,11 @@ class EndpointSliceController:
                 if _namespace_terminating(e):
                     return  # creates keep failing in a terminating namespace: drop the work
                 raise
-            self.tracker.wrote(key, created)
+            self.tracker.wrote(key, created, self.slices.get(f"{ns}/{name_of(created)}"))
             self._count("create")
         for s in plan.to_update:
             updated = await self.client.update(ENDPOINT_SLICES, s.to_dict())
-            self.tracker.wrote(key, updated)
+            self.tracker.wrote(key, updated, self.slices.get(f"{ns}/{s.name}"))
             self._count("update")
         for s in plan.to_delete:
             try:
@@ -368,7 +380,7 @@ class EndpointSliceController:
                 if e.code != 404:
                     raise
                 continue
-            self.tracker.expect_deletion(key, {"metadata": {"uid": s.uid}})
+            self.tracker.expect_deletion(key, {"metadata": {"uid": s.uid}}, self.slices.get(f"{ns}/{s.name}"))
             self._count("delete")
 
     def _count(self, operation: str) -> None:

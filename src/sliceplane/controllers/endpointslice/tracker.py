@@ -41,19 +41,35 @@ class WriteTracker:
         self._expected: dict[str, dict[str, int | str]] = {}
         self._service_uid: dict[str, str] = {}
 
-    def wrote(self, service_key: str, written: Mapping[str, Any]) -> None:
-        """Record a create or update, with the object the server returned."""
+    def wrote(self, service_key: str, written: Mapping[str, Any],
+              cached: Mapping[str, Any] | None = None) -> None:
+        """Record a create or update, with the object the server returned.
+
+        `cached` is the informer's copy of that slice right now: the watch event may have
+        been handled while we were still waiting for the response, and an expectation the
+        informer has already met must not be recorded (it would never be settled).
+        """
         meta = _meta(written)
         uid, rv = meta.get("uid", ""), meta.get("resourceVersion", "")
         if not uid or not rv:
             return
         n = _rv(rv)
+        if cached is not None and _meta(cached).get("uid") == uid:
+            seen = _rv(_meta(cached).get("resourceVersion", ""))
+            if (n is not None and seen is not None and seen >= n) or _meta(cached).get("resourceVersion") == rv:
+                return
         self._expected.setdefault(service_key, {})[uid] = n if n is not None else rv
 
-    def expect_deletion(self, service_key: str, deleted: Mapping[str, Any]) -> None:
+    def expect_deletion(self, service_key: str, deleted: Mapping[str, Any],
+                        cached: Mapping[str, Any] | None = None) -> None:
+        """Record a delete; `cached` as for `wrote` (None: the informer no longer has it)."""
         uid = _meta(deleted).get("uid", "")
-        if uid:
-            self._expected.setdefault(service_key, {})[uid] = DELETION
+        if not uid:
+            return
+        if cached is None or _meta(cached).get("uid") != uid:
+            self._settle(service_key, uid)  # already gone from the cache: nothing left to wait for
+            return
+        self._expected.setdefault(service_key, {})[uid] = DELETION
 
     def observe(self, service_key: str, obj: Mapping[str, Any]) -> bool:
         """An informer add/update of a slice. True when it is news to us (not our own echo)."""
