@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 
 from sliceplane.api import registry
-from sliceplane.api.defaults import apply_defaults, image_pull_policy, parse_quantity, pod_qos_class
+from sliceplane.api.defaults import (
+    apply_defaults,
+    canonical_quantity,
+    image_pull_policy,
+    parse_quantity,
+    pod_qos_class,
+)
 
 
 def _get(obj: Any, path: str) -> Any:
@@ -100,6 +106,14 @@ CASES: list[tuple[str, registry.ResourceInfo, dict[str, Any], str, Any]] = [
     ("pod-hostNetwork-ports", registry.PODS,
      _pod([{"name": "c", "image": "x", "ports": [{"containerPort": 80}]}], hostNetwork=True),
      "spec.containers.0.ports.0.hostPort", 80),
+    ("pod-quantities-canonical", registry.PODS,
+     _pod([{"name": "c", "image": "x", "resources": {"requests": {"cpu": 0.5, "memory": "1024Mi"},
+                                                     "limits": {"cpu": 1, "memory": "1.5Gi"}}}]),
+     "spec.containers.0.resources", {"requests": {"cpu": "500m", "memory": "1Gi"},
+                                     "limits": {"cpu": "1", "memory": "1536Mi"}}),
+    ("pod-ephemeral-container", registry.PODS,
+     _pod(ephemeralContainers=[{"name": "debug", "image": "busybox"}]),
+     "spec.ephemeralContainers.0.imagePullPolicy", "Always"),
     # Deployment
     ("deploy-replicas", registry.DEPLOYMENTS, _deploy(), "spec.replicas", 1),
     ("deploy-replicas-zero-kept", registry.DEPLOYMENTS, _deploy(replicas=0), "spec.replicas", 0),
@@ -229,3 +243,14 @@ def test_qos_class(resources: list[dict[str, Any]], qos: str) -> None:
     pod = apply_defaults(registry.PODS, _pod([{"name": f"c{i}", "image": "x", "resources": r}
                                               for i, r in enumerate(resources)]), create=False)
     assert pod_qos_class(pod) == qos
+
+
+@pytest.mark.parametrize(
+    ("value", "canonical"),
+    [("0.5", "500m"), (0.5, "500m"), (1, "1"), ("1000m", "1"), ("1500", "1500"), ("2000", "2k"),
+     ("1024Mi", "1Gi"), ("1.5Gi", "1536Mi"), ("128974848", "128974848"), ("0.0001", "1m"), ("1e3", "1e3"),
+     ("0.5Ki", "512"), ("0", "0"), ("100m", "100m"), ("nope", None), (True, None)],
+    ids=lambda v: repr(v),
+)
+def test_canonical_quantity(value: Any, canonical: str | None) -> None:
+    assert canonical_quantity(value) == canonical

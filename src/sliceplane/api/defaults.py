@@ -115,8 +115,9 @@ def _default_env(env: Any) -> None:
         source = _dict(_dict(var).get("valueFrom"))
         if isinstance(source.get("fieldRef"), dict):
             _set(source["fieldRef"], "apiVersion", "v1")
-        if isinstance(source.get("resourceFieldRef"), dict) and source["resourceFieldRef"].get("divisor") is None:
-            source["resourceFieldRef"]["divisor"] = "0"
+        ref = source.get("resourceFieldRef")
+        if isinstance(ref, dict):
+            ref["divisor"] = canonical_quantity(ref.get("divisor", 0)) or ref.get("divisor")
 
 
 def _default_ports(ports: Any) -> None:
@@ -130,12 +131,12 @@ def _default_container(c: Any) -> None:
         return
     if not c.get("imagePullPolicy") and isinstance(c.get("image", ""), str):
         c["imagePullPolicy"] = image_pull_policy(c.get("image", ""))
+    resources = c.get("resources")
+    if isinstance(resources, dict):
+        _canonical_resource_list(resources.get("limits"))
+        _canonical_resource_list(resources.get("requests"))
     _set(c, "terminationMessagePath", "/dev/termination-log")
     _set(c, "terminationMessagePolicy", "File")
-    _default_common_container(c)
-
-
-def _default_common_container(c: Obj) -> None:
     _default_ports(c.get("ports"))
     _default_env(c.get("env"))
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
@@ -163,6 +164,9 @@ def _default_volume(v: Any) -> None:
             v[source]["defaultMode"] = DEFAULT_MODE
     if isinstance(v.get("downwardAPI"), dict):
         _default_items(v["downwardAPI"].get("items"))
+    empty_dir = v.get("emptyDir")
+    if isinstance(empty_dir, dict) and empty_dir.get("sizeLimit") is not None:
+        empty_dir["sizeLimit"] = canonical_quantity(empty_dir["sizeLimit"]) or empty_dir["sizeLimit"]
     if isinstance(v.get("hostPath"), dict) and v["hostPath"].get("type") is None:
         v["hostPath"]["type"] = ""
     for projection in _list(_dict(v.get("projected")).get("sources")):
@@ -182,17 +186,15 @@ def _default_pod_spec(spec: Obj) -> None:
     if spec.get("terminationGracePeriodSeconds") is None:
         spec["terminationGracePeriodSeconds"] = DEFAULT_TERMINATION_GRACE_PERIOD
     _set(spec, "schedulerName", DEFAULT_SCHEDULER)
+    _canonical_resource_list(spec.get("overhead"))
     # v1's deprecated serviceAccount mirrors serviceAccountName.
     if not spec.get("serviceAccountName") and spec.get("serviceAccount"):
         spec["serviceAccountName"] = spec["serviceAccount"]
     if spec.get("serviceAccountName"):
         spec["serviceAccount"] = spec["serviceAccountName"]
-    for key in ("containers", "initContainers"):
+    for key in ("containers", "initContainers", "ephemeralContainers"):
         for c in _list(spec.get(key)):
             _default_container(c)
-    for c in _list(spec.get("ephemeralContainers")):
-        if isinstance(c, dict):
-            _default_common_container(c)
     for v in _list(spec.get("volumes")):
         _default_volume(v)
 
@@ -214,7 +216,7 @@ def _tolerates_no_execute(tolerations: list[Any], key: str) -> bool:
         t = _dict(t)
         if t.get("effect") not in (None, "", "NoExecute"):
             continue
-        if t.get("key") == key or (not t.get("key") and t.get("operator") == "Exists"):
+        if t.get("key") in (key, None, ""):
             return True
     return False
 
@@ -287,6 +289,54 @@ def parse_quantity(value: Any) -> Decimal | None:
         return Decimal(m.group(1)) * Decimal(_SUFFIXES[m.group(2) or ""])
     except InvalidOperation:
         return None
+
+
+_BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
+_DECIMAL_SUFFIX = {-9: "n", -6: "u", -3: "m", 0: "", 3: "k", 6: "M", 9: "G", 12: "T", 15: "P", 18: "E"}
+
+
+def canonical_quantity(value: Any) -> str | None:
+    """The text Kubernetes stores for a resource quantity (`0.5` -> `500m`, `1024Mi` -> `1Gi`).
+
+    Values are rounded up to milli precision, as Kubernetes defaults resource lists; the
+    suffix family (binary, decimal, exponent) of the input is kept when it can say the value
+    exactly. None when `value` is not a quantity (left for validation to reject).
+    """
+    number = parse_quantity(value)
+    if number is None:
+        return None
+    text = str(value).strip()
+    if text.endswith(tuple(_BINARY)):
+        family = "binary"
+    elif "e" in text.lower() and not text.endswith(("E", "P")):
+        family = "exponent"
+    else:
+        family = "decimal"
+    sign = -1 if number < 0 else 1
+    magnitude = (abs(number) * 1000).to_integral_value(rounding="ROUND_CEILING") / 1000
+    if magnitude == 0:
+        return "0"
+    prefix = "-" if sign < 0 else ""
+    if family == "binary" and magnitude == magnitude.to_integral_value() and magnitude >= 1024:
+        for suffix, power in sorted(_BINARY.items(), key=lambda kv: -kv[1]):
+            scaled = magnitude / (Decimal(1024) ** power)
+            if scaled == scaled.to_integral_value():
+                return f"{prefix}{int(scaled)}{suffix}"
+    for exp in sorted(_DECIMAL_SUFFIX, reverse=True):
+        scaled = magnitude / (Decimal(10) ** exp)
+        if scaled == scaled.to_integral_value():
+            if family == "exponent":
+                return f"{prefix}{int(scaled)}e{exp}" if exp else f"{prefix}{int(scaled)}"
+            return f"{prefix}{int(scaled)}{_DECIMAL_SUFFIX[exp]}"
+    return None
+
+
+def _canonical_resource_list(resources: Any) -> None:
+    if isinstance(resources, dict):
+        for name, qty in resources.items():
+            text = canonical_quantity(qty)
+            if text is not None:
+                resources[name] = text
 
 
 QOS_RESOURCES = ("cpu", "memory")
@@ -420,7 +470,11 @@ def _default_namespace(ns: Obj, create: bool) -> None:
 
 def _default_node(node: Obj, create: bool) -> None:
     status = node.get("status")
-    if isinstance(status, dict) and status.get("allocatable") is None and isinstance(status.get("capacity"), dict):
+    if not isinstance(status, dict):
+        return
+    _canonical_resource_list(status.get("capacity"))
+    _canonical_resource_list(status.get("allocatable"))
+    if status.get("allocatable") is None and isinstance(status.get("capacity"), dict):
         status["allocatable"] = dict(status["capacity"])
 
 

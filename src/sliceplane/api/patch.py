@@ -479,7 +479,7 @@ def _merge_list(original: list[Any], patch: list[Any], parent: schema.Type | Non
         merged = _dedupe(original + patch)
         return _normalize_order(merged, patch, original, "")
     if not merge_key:
-        raise _smp_error(f"cannot merge lists without merge key for {_def(parent) or key}")
+        raise _smp_error("cannot merge lists without merge key for type struct")
     base, items = _special_elements(original, patch, merge_key)
     merged = list(base)
     for item in items:
