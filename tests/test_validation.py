@@ -375,7 +375,9 @@ POD_CASES = [
 
 WORKLOAD_CASES = [
     ("selector-required", registry.DEPLOYMENTS, changed(DEPLOYMENT, spec__selector=DELETE),
-     ["spec.selector: Required value"]),
+     ["spec.selector: Required value",
+      'spec.template.metadata.labels: Invalid value: map[string]string{"app":"web", "tier":"frontend"}: '
+      "`selector` does not match template `labels`"]),
     ("selector-empty", registry.DEPLOYMENTS, changed(DEPLOYMENT, spec__selector={}),
      ["spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string(nil), "
       "MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: empty selector is invalid for deployment"]),
@@ -388,10 +390,16 @@ WORKLOAD_CASES = [
     ("selector-expression-values", registry.DEPLOYMENTS,
      changed(DEPLOYMENT, spec__selector={"matchExpressions": [{"key": "tier", "operator": "In"}]}),
      ["spec.selector.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or "
-      "'NotIn'"]),
+      "'NotIn'",
+      "spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string(nil), "
+      "MatchExpressions:[]v1.LabelSelectorRequirement{v1.LabelSelectorRequirement{Key:\"tier\", Operator:\"In\", "
+      "Values:[]string(nil)}}}: invalid label selector"]),
     ("selector-operator", registry.DEPLOYMENTS,
      changed(DEPLOYMENT, spec__selector={"matchExpressions": [{"key": "tier", "operator": "Gt", "values": ["1"]}]}),
-     ['spec.selector.matchExpressions[0].operator: Invalid value: "Gt": not a valid selector operator']),
+     ['spec.selector.matchExpressions[0].operator: Invalid value: "Gt": not a valid selector operator',
+      "spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string(nil), "
+      "MatchExpressions:[]v1.LabelSelectorRequirement{v1.LabelSelectorRequirement{Key:\"tier\", Operator:\"Gt\", "
+      "Values:[]string{\"1\"}}}}: invalid label selector"]),
     ("replicas-negative", registry.DEPLOYMENTS, changed(DEPLOYMENT, spec__replicas=-1),
      ["spec.replicas: Invalid value: -1: must be greater than or equal to 0"]),
     ("replicas-string", registry.DEPLOYMENTS, changed(DEPLOYMENT, spec__replicas="3"),
@@ -399,7 +407,12 @@ WORKLOAD_CASES = [
     ("revision-history-negative", registry.DEPLOYMENTS, changed(DEPLOYMENT, spec__revisionHistoryLimit=-2),
      ["spec.revisionHistoryLimit: Invalid value: -2: must be greater than or equal to 0"]),
     ("strategy-type", registry.DEPLOYMENTS, changed(DEPLOYMENT, spec__strategy={"type": "BlueGreen"}),
-     ['spec.strategy.type: Unsupported value: "BlueGreen": supported values: "Recreate", "RollingUpdate"']),
+     ['spec.strategy: Unsupported value: apps.DeploymentStrategy{Type:"BlueGreen", '
+      'RollingUpdate:(*apps.RollingUpdateDeployment)(nil)}: supported values: "Recreate", "RollingUpdate"']),
+    ("template-label", registry.DEPLOYMENTS,
+     changed(DEPLOYMENT, spec__selector__matchLabels={"app": "web"},
+             spec__template__metadata__labels={"app": "web", "bad key": "x"}),
+     [f'spec.template.labels: Invalid value: "bad key": {QUALIFIED_MSG}']),
     ("recreate-with-rolling", registry.DEPLOYMENTS,
      changed(DEPLOYMENT, spec__strategy__type="Recreate"),
      ["spec.strategy.rollingUpdate: Forbidden: may not be specified when strategy `type` is 'Recreate'"]),

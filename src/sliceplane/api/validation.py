@@ -959,38 +959,39 @@ def _validate_selector_spec(ctx: _Ctx, sel: dict[str, Any], path: str) -> bool:
 
 
 def _validate_workload(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any] | None, deployment: bool) -> None:
+    """Deployment and ReplicaSet specs, in the order Kubernetes reports them."""
     spec = ctx.dict(obj, "spec", "spec")
-    replicas = _nonnegative(ctx, spec, "replicas", "spec.replicas")
-    del replicas
-    _nonnegative(ctx, spec, "minReadySeconds", "spec.minReadySeconds")
-    sel_usable = False
+    _nonnegative(ctx, spec, "replicas", "spec.replicas")
+    if not deployment:
+        _nonnegative(ctx, spec, "minReadySeconds", "spec.minReadySeconds")
     sel = spec.get("selector")
     if sel is None:
         ctx.add(required("spec.selector"))
     elif not isinstance(sel, dict):
         ctx.add(invalid_value("spec.selector", _shown(sel), "must be an object"))
     else:
-        sel_usable = _validate_selector_spec(ctx, sel, "spec.selector")
+        _validate_selector_spec(ctx, sel, "spec.selector")
         if not sel.get("matchLabels") and not sel.get("matchExpressions"):
             ctx.add(invalid_value("spec.selector", _go_selector(sel), "empty selector is invalid for deployment"))
-            sel_usable = False
     template = ctx.dict(spec, "template", "spec.template")
-    if not template and "template" not in spec:
-        ctx.add(required("spec.template"))
     tmeta = ctx.dict(template, "metadata", "spec.template.metadata")
     tlabels = ctx.str_map(tmeta, "labels", "spec.template.metadata.labels")
-    if sel_usable:
-        from .selectors import label_selector_from_spec  # selectors imports this module
+    from .selectors import label_selector_from_spec  # selectors imports this module
 
-        try:
-            selector = label_selector_from_spec(sel)
-        except Exception:
-            selector = None
-        if selector is not None and not selector.empty and not selector.matches(tlabels):
+    try:
+        selector = label_selector_from_spec(sel if isinstance(sel, dict) else None)
+    except Exception:
+        selector = None
+    if selector is None:
+        ctx.add(invalid_value("spec.selector", _go_selector(sel), "invalid label selector"))
+    else:
+        if not selector.empty and not selector.matches(tlabels):
             ctx.add(invalid_value("spec.template.metadata.labels", _Raw(_go_map(tlabels)),
                                   "`selector` does not match template `labels`"))
-    if template:
-        _validate_meta(ctx, DEPLOYMENT_TEMPLATE_INFO, template, "spec.template.metadata", name_check=False)
+        validate_labels(ctx, tlabels, "spec.template.labels")
+        annotations = ctx.str_map(tmeta, "annotations", "spec.template.annotations")
+        for k in annotations:
+            ctx.add(*(invalid_value("spec.template.annotations", k, m) for m in is_qualified_name(k.lower())))
         tspec = ctx.dict(template, "spec", "spec.template.spec")
         _validate_pod_spec(ctx, tspec, "spec.template.spec")
         restart = tspec.get("restartPolicy")
@@ -1001,12 +1002,12 @@ def _validate_workload(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any] | Non
                               "activeDeadlineSeconds in ReplicaSet is not Supported"))
     if deployment:
         _validate_strategy(ctx, ctx.dict(spec, "strategy", "spec.strategy"))
-        rhl = spec.get("revisionHistoryLimit")
-        if rhl is not None:
+        _nonnegative(ctx, spec, "minReadySeconds", "spec.minReadySeconds")
+        if spec.get("revisionHistoryLimit") is not None:
             _nonnegative(ctx, spec, "revisionHistoryLimit", "spec.revisionHistoryLimit")
         pds = _nonnegative(ctx, spec, "progressDeadlineSeconds", "spec.progressDeadlineSeconds")
         mrs = spec.get("minReadySeconds") if isinstance(spec.get("minReadySeconds"), int) else 0
-        if pds is not None and pds >= 0 and pds <= mrs:
+        if pds is not None and pds <= mrs:
             ctx.add(invalid_value("spec.progressDeadlineSeconds", pds, "must be greater than minReadySeconds"))
     if old is not None:
         old_spec = old.get("spec") if isinstance(old.get("spec"), dict) else {}
@@ -1040,7 +1041,10 @@ def _validate_strategy(ctx: _Ctx, strategy: dict[str, Any]) -> None:
             ctx.add(forbidden("spec.strategy.rollingUpdate", "may not be specified when strategy `type` is 'Recreate'"))
         return
     if stype not in (None, "RollingUpdate"):
-        ctx.add(not_supported("spec.strategy.type", _shown(stype), ["Recreate", "RollingUpdate"]))
+        pointer = "(nil)" if rolling is None else "(0xc000000000)"
+        shown = _Raw(f"apps.DeploymentStrategy{{Type:{_go_quote(str(stype))}, "
+                     f"RollingUpdate:(*apps.RollingUpdateDeployment){pointer}}}")
+        ctx.add(not_supported("spec.strategy", shown, ["Recreate", "RollingUpdate"]))
         return
     if rolling is None:
         return  # defaulting fills 25%/25%
@@ -1062,7 +1066,8 @@ def _validate_strategy(ctx: _Ctx, strategy: dict[str, Any]) -> None:
                     "1%", "93%")))
             else:
                 ctx.add(invalid_value(f"{base}.{key}", _shown(raw), "must be an integer or percentage (e.g '5%')"))
-            values[key] = -1
+            # Kubernetes reads a malformed string as its integer value (0 when not a number)
+            values[key] = int(raw) if isinstance(raw, str) and raw.isdigit() else 0
             continue
         n, is_percent = parsed
         if not is_percent and n < 0:
