@@ -199,8 +199,15 @@ def test_namespace_finalizer_only_on_create() -> None:
 
 def test_pod_status_untouched_on_update() -> None:
     pod = _pod()
-    pod["metadata"]["uid"] = "u"
+    pod["metadata"].update(uid="u", resourceVersion="7")
     assert "status" not in apply_defaults(registry.PODS, pod)
+
+
+def test_create_is_inferred_from_resource_version() -> None:
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n", "uid": "u"}}
+    assert apply_defaults(registry.NAMESPACES, ns)["spec"]["finalizers"] == ["kubernetes"]
+    finalized = {**ns, "metadata": {**ns["metadata"], "resourceVersion": "9"}, "spec": {}}
+    assert apply_defaults(registry.NAMESPACES, finalized)["spec"] == {}
 
 
 def test_opaque_kinds_pass_through() -> None:

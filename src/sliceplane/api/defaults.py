@@ -31,16 +31,18 @@ METADATA_NAME_LABEL = "kubernetes.io/metadata.name"
 def apply_defaults(info: ResourceInfo, obj: Obj, *, create: bool | None = None) -> Obj:
     """A defaulted copy of `obj` (the input is never changed).
 
-    `create` says whether the object is being created; create-only values (Pod phase, the
-    Namespace finalizer) are set only then. When None, an object without `metadata.uid` and
-    without a deletion timestamp counts as a create, so call this before assigning the uid.
+    `create` says whether the object is being created; create-only values (Pod phase and QoS
+    class, the Namespace finalizer) are set only then. When None, an object with neither
+    `metadata.resourceVersion` nor a deletion timestamp counts as a create: a stored object
+    carries its resourceVersion (status, finalize), and values already present are never
+    overwritten, so a main-resource update that passes as a create changes nothing.
     """
     out = copy.deepcopy(obj)
     defaulter = _DEFAULTERS.get((info.group, info.kind))
     if defaulter is not None and isinstance(out, dict):
         if create is None:
             meta = _dict(out.get("metadata"))
-            create = not meta.get("uid") and not meta.get("deletionTimestamp")
+            create = not meta.get("resourceVersion") and not meta.get("deletionTimestamp")
         defaulter(out, create)
     return out
 
