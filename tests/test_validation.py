@@ -175,11 +175,26 @@ META_CASES = [
      ["metadata.annotations: Too long: may not be more than 262144 bytes"]),
     ("opaque-name", registry.CONFIG_MAPS, changed(CONFIG_MAP, metadata__name="Bad_Name"),
      [f'metadata.name: Invalid value: "Bad_Name": {SUBDOMAIN_MSG}']),
-    ("finalizer", registry.PODS, changed(POD, metadata__finalizers=["example.com/x", "bad/x/y"]),
-     ["metadata.finalizers[1]: Invalid value: \"bad/x/y\": a qualified name must consist of alphanumeric "
+    ("finalizer", registry.PODS, changed(POD, metadata__finalizers=["example.com/x", "bad/x/y", "custom",
+                                                                "foregroundDeletion"]),
+     ["metadata.finalizers: Invalid value: \"bad/x/y\": a qualified name must consist of alphanumeric "
       "characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or "
       "'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an "
-      "optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"]),
+      "optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
+      'metadata.finalizers[2]: Invalid value: "custom": name is neither a standard finalizer name nor is it fully '
+      'qualified']),
+    ("generate-name-bad", registry.PODS, changed(POD, metadata__name=DELETE, metadata__generateName="Web-"),
+     [f'metadata.generateName: Invalid value: "Web-": {SUBDOMAIN_MSG}']),
+    ("owner-reference", registry.PODS,
+     changed(POD, metadata__ownerReferences=[{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-1",
+                                              "uid": "u1", "controller": True},
+                                             {"apiVersion": "apps/", "kind": "", "name": "x", "uid": "u2",
+                                              "controller": True}]),
+     ['metadata.ownerReferences.apiVersion: Invalid value: "apps/": version must not be empty',
+      'metadata.ownerReferences.kind: Invalid value: "": kind must not be empty',
+      'metadata.ownerReferences: Invalid value: [{"apiVersion":"apps/v1","controller":true,"kind":"ReplicaSet",'
+      '"name":"web-1","uid":"u1"},{"apiVersion":"apps/","controller":true,"kind":"","name":"x","uid":"u2"}]: '
+      'Only one reference can have Controller set to true. Found "true" in references for ReplicaSet/web-1 and /x']),
     ("metadata-not-object", registry.PODS, changed(POD, metadata="x"),
      ['metadata: Invalid value: "x": must be an object',
       "metadata.name: Required value: name or generateName is required"]),
@@ -557,6 +572,10 @@ UPDATE_CASES = [
       "negative)"]),
     ("name-immutable", registry.PODS, POD, changed(POD, metadata__name="web-2"),
      ['metadata.name: Invalid value: "web-2": field is immutable']),
+    ("creation-timestamp-ignored", registry.PODS, changed(POD, metadata__creationTimestamp="2020-01-01T00:00:00Z"),
+     changed(POD, metadata__creationTimestamp="2021-01-01T00:00:00Z"), []),
+    ("uid-immutable", registry.PODS, changed(POD, metadata__uid="a"), changed(POD, metadata__uid="b"),
+     ['metadata.uid: Invalid value: "b": field is immutable']),
     ("labels-mutable", registry.PODS, POD, changed(POD, metadata__labels={"app": "web", "x": "y"}), []),
 ]
 

@@ -399,10 +399,9 @@ def _validate_meta(ctx: _Ctx, info: ResourceInfo, obj: dict[str, Any], path: str
         else:
             ctx.extend(validate_name(info, name))
         if generate:
-            check = _name_check(info)
-            # a prefix may end in '-' as the generated suffix follows it
-            trimmed = generate[:-1] if generate.endswith("-") else generate
-            ctx.add(*(invalid_value(f"{path}.generateName", generate, m) for m in check(trimmed or "a")))
+            # a prefix may end in '-': Kubernetes masks the tail as it does (two characters become "a")
+            masked = generate[:-2] + "a" if len(generate) > 1 and generate.endswith("-") else generate
+            ctx.add(*(invalid_value(f"{path}.generateName", generate, m) for m in _name_check(info)(masked)))
     namespace = ctx.str(meta, "namespace", f"{path}.namespace")
     if namespace and not info.namespaced and name_check:
         ctx.add(forbidden(f"{path}.namespace", "not allowed on this type"))
@@ -414,29 +413,53 @@ def _validate_meta(ctx: _Ctx, info: ResourceInfo, obj: dict[str, Any], path: str
         ctx.add(*(invalid_value(f"{path}.annotations", k, m) for m in is_qualified_name(k.lower())))
     if sum(len(k) + len(v) for k, v in annotations.items()) > TOTAL_ANNOTATION_SIZE_LIMIT:
         ctx.add(too_long(f"{path}.annotations", TOTAL_ANNOTATION_SIZE_LIMIT))
-    for i, f in enumerate(ctx.list(meta, "finalizers", f"{path}.finalizers")):
-        fp = _idx(f"{path}.finalizers", i)
-        if not isinstance(f, str):
-            ctx.add(invalid_value(fp, _shown(f), "must be a string"))
-            continue
-        ctx.add(*(invalid_value(fp, f, m) for m in is_qualified_name(f)))
-    for i, ref in enumerate(ctx.list(meta, "ownerReferences", f"{path}.ownerReferences")):
-        rp = _idx(f"{path}.ownerReferences", i)
+    finalizers = ctx.list(meta, "finalizers", f"{path}.finalizers")
+    for f in finalizers:
+        if isinstance(f, str):
+            ctx.add(*(invalid_value(f"{path}.finalizers", f, m) for m in is_qualified_name(f)))
+        else:
+            ctx.add(invalid_value(f"{path}.finalizers", _shown(f), "must be a string"))
+    for i, f in enumerate(finalizers):
+        if isinstance(f, str) and "/" not in f and f not in STANDARD_FINALIZERS:
+            ctx.add(invalid_value(_idx(f"{path}.finalizers", i), f,
+                                  "name is neither a standard finalizer name nor is it fully qualified"))
+    _validate_owner_references(ctx, ctx.list(meta, "ownerReferences", f"{path}.ownerReferences"),
+                               f"{path}.ownerReferences")
+
+
+STANDARD_FINALIZERS = ("kubernetes", "orphan", "foregroundDeletion")
+
+
+def _validate_owner_references(ctx: _Ctx, refs: list[Any], path: str) -> None:
+    controller = ""
+    for ref in refs:
         if not isinstance(ref, dict):
-            ctx.add(invalid_value(rp, _shown(ref), "must be an object"))
+            ctx.add(invalid_value(path, _shown(ref), "must be an object"))
             continue
-        for key in ("apiVersion", "kind", "name", "uid"):
-            if not ctx.str(ref, key, f"{rp}.{key}"):
-                ctx.add(invalid_value(f"{rp}.{key}", "", f"{key} must not be empty"))
+        api_version = ref.get("apiVersion") if isinstance(ref.get("apiVersion"), str) else ""
+        if not api_version.rpartition("/")[2]:
+            ctx.add(invalid_value(f"{path}.apiVersion", api_version, "version must not be empty"))
+        for key in ("kind", "name", "uid"):
+            value = ref.get(key) if isinstance(ref.get(key), str) else ""
+            if not value:
+                ctx.add(invalid_value(f"{path}.{key}", value, f"{key} must not be empty"))
+        if ref.get("controller") is True:
+            current = f"{ref.get('kind', '')}/{ref.get('name', '')}"
+            if controller:
+                ctx.add(invalid_value(path, _shown(refs), "Only one reference can have Controller set to true. "
+                                      f'Found "true" in references for {controller} and {current}'))
+            else:
+                controller = current
 
 
 def _validate_meta_update(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any]) -> None:
     meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
     old_meta = old.get("metadata") if isinstance(old.get("metadata"), dict) else {}
-    for key in ("name", "namespace", "uid", "creationTimestamp"):
+    # creationTimestamp is not here: the server keeps the old one whatever the client sends
+    for key in ("name", "namespace", "uid"):
         new_v, old_v = meta.get(key), old_meta.get(key)
-        if key in ("uid", "creationTimestamp") and not new_v:
-            continue  # the server carries these over
+        if key == "uid" and not new_v:
+            continue  # the server carries it over
         if (new_v or "") != (old_v or ""):
             ctx.add(invalid_value(f"metadata.{key}", _shown(new_v or ""), "field is immutable"))
 
@@ -1179,7 +1202,7 @@ def _validate_namespace(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any] | No
             ctx.add(invalid_value(fp, _shown(f), "must be a string"))
             continue
         msgs = is_qualified_name(f)
-        if not msgs and "/" not in f and f != "kubernetes":
+        if not msgs and "/" not in f and f not in STANDARD_FINALIZERS:
             msgs = ["name is neither a standard finalizer name nor is it fully qualified"]
         ctx.add(*(invalid_value(fp, f, m) for m in msgs))
     phase = ctx.str(ctx.dict(obj, "status", "status"), "phase", "status.phase")
