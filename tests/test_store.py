@@ -23,6 +23,7 @@ from sliceplane.store import (
     WatchOverflowError,
     open_store,
 )
+from sliceplane.store._core import LiveIndex, WriteOp, plan_write
 from sliceplane.store.memory import MemoryStore
 from sliceplane.store.sqlite import SQLiteStore
 
@@ -347,6 +348,65 @@ async def test_compact_to_future_revision_is_refused(store: Store) -> None:
     with pytest.raises(Exception, match="future revision"):
         await store.compact(5)
     assert store.compacted_revision == 0
+
+
+# ---- the shared core, as values ----
+
+_LIVE = KeyValue("/k", b"old", 3, 7)
+
+
+@pytest.mark.parametrize(
+    ("op", "current", "expected"),
+    [
+        (WriteOp("create", "/k", b"v"), None, WatchEvent("PUT", KeyValue("/k", b"v", 9, 9), None, 9)),
+        (WriteOp("create", "/k", b"v"), _LIVE, KeyExistsError),
+        (WriteOp("update", "/k", b"v", 7), _LIVE, WatchEvent("PUT", KeyValue("/k", b"v", 3, 9), _LIVE, 9)),
+        (WriteOp("update", "/k", b"v", 6), _LIVE, RevisionMismatchError),
+        (WriteOp("update", "/k", b"v", 7), None, RevisionMismatchError),
+        (WriteOp("delete", "/k"), _LIVE, WatchEvent("DELETE", KeyValue("/k", b"old", 3, 9), _LIVE, 9)),
+        (WriteOp("delete", "/k", expected=7), _LIVE, WatchEvent("DELETE", KeyValue("/k", b"old", 3, 9), _LIVE, 9)),
+        (WriteOp("delete", "/k", expected=8), _LIVE, RevisionMismatchError),
+        (WriteOp("delete", "/k"), None, KeyNotFoundError),
+        (WriteOp("delete", "/k", expected=7), None, RevisionMismatchError),
+    ],
+    ids=[
+        "create",
+        "create-exists",
+        "update",
+        "update-stale",
+        "update-gone",
+        "delete",
+        "delete-cas",
+        "delete-stale",
+        "delete-missing",
+        "delete-cas-gone",
+    ],
+)
+def test_plan_write(op: WriteOp, current: KeyValue | None, expected: WatchEvent | type) -> None:
+    if isinstance(expected, WatchEvent):
+        assert plan_write(op, current, 9) == expected
+    else:
+        with pytest.raises(expected):
+            plan_write(op, current, 9)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "keys"),
+    [
+        ("", ["/a", "/a/b", "/ab", "/a\U0010ffff", "/b"]),
+        ("/a", ["/a", "/a/b", "/ab", "/a\U0010ffff"]),
+        ("/a/", ["/a/b"]),
+        ("/a\U0010ffff", ["/a\U0010ffff"]),
+        ("/c", []),
+    ],
+    ids=["all", "prefix-without-slash", "prefix-with-slash", "highest-code-point", "none"],
+)
+def test_live_index_range(prefix: str, keys: list[str]) -> None:
+    index = LiveIndex()
+    for revision, key in enumerate(["/b", "/a/b", "/ab", "/a\U0010ffff", "/a"], start=1):
+        index.apply(WatchEvent("PUT", KeyValue(key, b"", revision, revision), None, revision))
+
+    assert [kv.key for kv in index.range(prefix)] == keys
 
 
 # ---- sqlite only ----
