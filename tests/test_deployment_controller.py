@@ -298,13 +298,7 @@ async def test_restarted_controllers_make_no_writes_on_a_converged_cluster(plane
         await plane.stop_controller(name)
         plane.start_controller(name)
     for name in ("deployment", "replicaset"):
-        queue = plane.controllers[name].queue
-
-        async def drained(queue: Any = queue) -> bool:
-            return queue.adds > 0 and len(queue) == 0  # listed everything, and synced it
-
-        await eventually(plane, drained)
-    await asyncio.sleep(0.3)  # the last sync taken from the queue finishes
+        await asyncio.wait_for(plane.controllers[name].wait_idle(), 10)
     assert await versions() == before
 
 

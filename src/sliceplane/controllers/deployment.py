@@ -38,6 +38,7 @@ from sliceplane.api.meta import (
 from sliceplane.api.registry import DEPLOYMENTS, PODS, REPLICA_SETS
 from sliceplane.controllers.workload_util import (
     POD_TEMPLATE_HASH,
+    Busy,
     by_creation,
     controller_ref_to,
     creation_time,
@@ -47,6 +48,7 @@ from sliceplane.controllers.workload_util import (
     run_workers,
     selector_is_empty,
     selector_matches,
+    wait_idle,
     with_owner_ref,
     without_owner_refs,
 )
@@ -933,6 +935,7 @@ class DeploymentController:
         self.pod_informer.add_index("controller", _by_controller_uid)
         self.queue = WorkQueue("deployment")
         self._tasks: list[asyncio.Task[Any]] = []
+        self._busy = Busy()
         self.d_informer.add_handlers(self._on_d, lambda old, new: self._on_d(new), self._on_d)
         self.rs_informer.add_handlers(self._on_rs_add, self._on_rs_update, self._on_rs_delete)
         self.pod_informer.add_handlers(lambda pod: None, lambda old, new: None, self._on_pod_delete)
@@ -946,9 +949,14 @@ class DeploymentController:
         try:
             await asyncio.gather(self.d_informer.wait_synced(), self.rs_informer.wait_synced(),
                                  self.pod_informer.wait_synced())
-            await run_workers(self.queue, self.sync, workers or self.workers, log)
+            await run_workers(self.queue, self.sync, workers or self.workers, log, self._busy)
         finally:
             await self._cancel_tasks()
+
+    async def wait_idle(self) -> None:
+        """Until the caches have synced, the queue is empty and no sync runs (tests, benchmarks)."""
+        informers = [self.d_informer, self.rs_informer, self.pod_informer]
+        await wait_idle([self.queue], self._busy, lambda: all(i.has_synced for i in informers))
 
     async def stop(self) -> None:
         self.queue.shutdown()

@@ -24,7 +24,14 @@ from typing import Any, Literal
 
 from sliceplane.api.meta import metadata, name_of, namespace_of, uid_of
 from sliceplane.api.registry import EVENTS, RESOURCES, ResourceInfo, by_kind
-from sliceplane.controllers.workload_util import mutate, run_workers, without_finalizer, without_owner_refs
+from sliceplane.controllers.workload_util import (
+    Busy,
+    mutate,
+    run_workers,
+    wait_idle,
+    without_finalizer,
+    without_owner_refs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +157,7 @@ class GarbageCollector:
         self.delete_queue = WorkQueue("gc-attempt-to-delete")
         self.orphan_queue = WorkQueue("gc-attempt-to-orphan")
         self._tasks: list[asyncio.Task[Any]] = []
+        self._busy = Busy()
         for info, inf in self.informers.items():
             inf.add_handlers(
                 lambda obj, info=info: self._observe(info, obj),
@@ -164,11 +172,16 @@ class GarbageCollector:
             await asyncio.gather(*(inf.wait_synced() for inf in self.informers.values()))
             n = workers or self.workers
             await asyncio.gather(
-                run_workers(self.delete_queue, self._attempt_to_delete, n, log),
-                run_workers(self.orphan_queue, self._attempt_to_orphan, max(1, n // 2), log),
+                run_workers(self.delete_queue, self._attempt_to_delete, n, log, self._busy),
+                run_workers(self.orphan_queue, self._attempt_to_orphan, max(1, n // 2), log, self._busy),
             )
         finally:
             await self._cancel_tasks()
+
+    async def wait_idle(self) -> None:
+        """Until the caches have synced, the queues are empty and no worker runs (tests, benchmarks)."""
+        await wait_idle([self.delete_queue, self.orphan_queue], self._busy,
+                        lambda: all(i.has_synced for i in self.informers.values()))
 
     async def stop(self) -> None:
         self.delete_queue.shutdown()

@@ -20,7 +20,7 @@ from typing import Any
 
 from sliceplane.api.meta import metadata, name_of, parse_time, rfc3339, uid_of
 from sliceplane.api.registry import NAMESPACES, RESOURCES, ResourceInfo
-from sliceplane.controllers.workload_util import run_workers
+from sliceplane.controllers.workload_util import Busy, run_workers, wait_idle
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,7 @@ class NamespaceController:
         self.informer = Informer(client, NAMESPACES)
         self.queue = WorkQueue("namespace")
         self._tasks: list[asyncio.Task[Any]] = []
+        self._busy = Busy()
         self.informer.add_handlers(self._enqueue, lambda old, new: self._enqueue(new), lambda ns: None)
 
     def _enqueue(self, ns: Obj) -> None:
@@ -132,9 +133,14 @@ class NamespaceController:
         self._tasks = [asyncio.create_task(self.informer.run(), name="namespace-informer")]
         try:
             await self.informer.wait_synced()
-            await run_workers(self.queue, self.sync, workers or self.workers, log)
+            await run_workers(self.queue, self.sync, workers or self.workers, log, self._busy)
         finally:
             await self._cancel_tasks()
+
+    async def wait_idle(self) -> None:
+        """Until the caches have synced, the queue is empty and no sync runs (tests, benchmarks)."""
+        informers = [self.informer]
+        await wait_idle([self.queue], self._busy, lambda: all(i.has_synced for i in informers))
 
     async def stop(self) -> None:
         self.queue.shutdown()

@@ -33,6 +33,7 @@ from sliceplane.api.meta import (
 )
 from sliceplane.api.registry import PODS, REPLICA_SETS
 from sliceplane.controllers.workload_util import (
+    Busy,
     controller_ref_to,
     creation_time,
     is_controlled_by,
@@ -45,6 +46,7 @@ from sliceplane.controllers.workload_util import (
     pod_ready_time,
     run_workers,
     selector_matches,
+    wait_idle,
     with_owner_ref,
     without_owner_refs,
 )
@@ -360,6 +362,7 @@ class ReplicaSetController:
         self.queue = WorkQueue("replicaset")
         self.expectations = Expectations()
         self._tasks: list[asyncio.Task[Any]] = []
+        self._busy = Busy()
         self.rs_informer.add_handlers(self._on_rs_add, self._on_rs_update, self._on_rs_delete)
         self.pod_informer.add_handlers(self._on_pod_add, self._on_pod_update, self._on_pod_delete)
 
@@ -370,9 +373,14 @@ class ReplicaSetController:
         ]
         try:
             await asyncio.gather(self.rs_informer.wait_synced(), self.pod_informer.wait_synced())
-            await run_workers(self.queue, self.sync, workers or self.workers, log)
+            await run_workers(self.queue, self.sync, workers or self.workers, log, self._busy)
         finally:
             await self._cancel_tasks()
+
+    async def wait_idle(self) -> None:
+        """Until the caches have synced, the queue is empty and no sync runs (tests, benchmarks)."""
+        informers = [self.rs_informer, self.pod_informer]
+        await wait_idle([self.queue], self._busy, lambda: all(i.has_synced for i in informers))
 
     async def stop(self) -> None:
         self.queue.shutdown()

@@ -229,11 +229,28 @@ async def mutate(
     raise RuntimeError(f"too many conflicts updating {info.plural} {namespace}/{name}")
 
 
-async def run_workers(queue: Any, sync: Callable[[str], Any], workers: int, log: Any) -> None:
+class Busy:
+    """How many syncs are running, so a shell can tell when it is idle."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+async def wait_idle(queues: list[Any], busy: Busy, synced: Callable[[], bool], poll: float = 0.01) -> None:
+    """Until the caches have synced, the queues are empty (parked keys aside) and no sync runs."""
+    import asyncio
+
+    while not (synced() and busy.count == 0 and all(len(q) == 0 for q in queues)):
+        await asyncio.sleep(poll)
+
+
+async def run_workers(queue: Any, sync: Callable[[str], Any], workers: int, log: Any, busy: Busy | None = None) -> None:
     """`workers` tasks taking keys from `queue`; failed syncs are retried with the queue's backoff."""
     import asyncio
 
     from sliceplane.client.workqueue import ShutDown
+
+    busy = busy if busy is not None else Busy()
 
     async def worker() -> None:
         while True:
@@ -241,6 +258,7 @@ async def run_workers(queue: Any, sync: Callable[[str], Any], workers: int, log:
                 key = await queue.get()
             except ShutDown:
                 return
+            busy.count += 1
             try:
                 await sync(key)
                 queue.forget(key)
@@ -250,6 +268,7 @@ async def run_workers(queue: Any, sync: Callable[[str], Any], workers: int, log:
                 log.debug("sync %s failed: %s", key, e)
                 queue.add_rate_limited(key)
             finally:
+                busy.count -= 1
                 queue.done(key)
 
     await asyncio.gather(*(worker() for _ in range(max(1, workers))))
