@@ -8,6 +8,7 @@ Everything takes plain JSON dicts and returns values.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -60,28 +61,32 @@ def should_pod_be_in_endpoints(pod: Obj, include_terminating: bool) -> bool:
     return include_terminating or not is_pod_terminating(pod)
 
 
-def ip_family(ip: str) -> str | None:
-    """IPv4 / IPv6 for a textual IP, None when it does not parse."""
+@functools.lru_cache(maxsize=1 << 17)
+def _parse_ip(ip: str) -> tuple[str | None, str]:
+    """(family, canonical text) of an IP; cached, as the same pod IPs are parsed on every sync."""
     try:
         addr = ipaddress.ip_address(ip.strip())
     except ValueError:
-        return None
-    return IPV6 if addr.version == 6 else IPV4
+        return None, ip
+    return (IPV6 if addr.version == 6 else IPV4), str(addr)
+
+
+def ip_family(ip: str) -> str | None:
+    """IPv4 / IPv6 for a textual IP, None when it does not parse."""
+    return _parse_ip(ip)[0]
 
 
 def canonical_ip(ip: str) -> str:
     """Re-stringify an IP the way Kubernetes does before publishing it (e.g. IPv6 compression)."""
-    try:
-        return str(ipaddress.ip_address(ip.strip()))
-    except ValueError:
-        return ip
+    return _parse_ip(ip)[1]
 
 
 def pod_addresses_for_family(pod: Obj, family: str) -> list[str]:
     out: list[str] = []
     for ip in pod_ips(pod):
-        if ip_family(ip) == family:
-            out.append(canonical_ip(ip))
+        fam, text = _parse_ip(ip)
+        if fam == family:
+            out.append(text)
     return out
 
 
