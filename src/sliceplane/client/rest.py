@@ -168,6 +168,10 @@ class RESTClient:
         self._headers = {"Accept": "application/json", "User-Agent": user_agent}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
+        # A server that does not accept the connection within a few seconds is treated as down
+        # (the request moves on to the next base URL); a slow answer is a timeout, not a failover.
+        self._connect_timeout = min(timeout, 5.0)
+        self._request_timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=self._connect_timeout)
         self._current = 0
         self._session: aiohttp.ClientSession | None = None
         self.counts: Counter[str] = Counter()  # requests sent, by verb (get, list, create, ...)
@@ -270,8 +274,7 @@ class RESTClient:
             params["allowWatchBookmarks"] = "true"
         if timeout_seconds is not None:
             params["timeoutSeconds"] = str(int(timeout_seconds))
-        timeout = aiohttp.ClientTimeout(total=None, connect=self.timeout, sock_connect=self.timeout,
-                                        sock_read=None)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout, sock_read=None)
         resp = await self._send("watch", "GET", path_for(info, namespace), params=params, timeout=timeout)
         try:
             if resp.status >= 400:
@@ -300,7 +303,7 @@ class RESTClient:
             connector = aiohttp.TCPConnector(limit=self.max_connections, keepalive_timeout=30)
             self._session = aiohttp.ClientSession(
                 connector=connector, headers=self._headers, auto_decompress=True,
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                timeout=self._request_timeout,
             )
         return self._session
 
@@ -318,7 +321,7 @@ class RESTClient:
             url = self.base_urls[idx] + path
             try:
                 resp = await session.request(method, url, params=params, data=body, headers=headers,
-                                             timeout=timeout or aiohttp.ClientTimeout(total=self.timeout))
+                                             timeout=timeout or self._request_timeout)
             except aiohttp.ClientConnectionError as e:
                 last = e
                 log.debug("%s %s failed: %r", method, url, e)
