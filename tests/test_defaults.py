@@ -76,7 +76,6 @@ CASES: list[tuple[str, registry.ResourceInfo, dict[str, Any], str, Any]] = [
     ("pod-port-protocol", registry.PODS, _pod([{"name": "c", "image": "x", "ports": [{"containerPort": 53}]}]),
      "spec.containers.0.ports.0.protocol", "TCP"),
     ("pod-phase", registry.PODS, _pod(), "status.phase", "Pending"),
-    ("pod-qos", registry.PODS, _pod(), "status.qosClass", "BestEffort"),
     ("pod-tolerations", registry.PODS, _pod(), "spec.tolerations", [
         {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
          "tolerationSeconds": 300},
@@ -87,9 +86,6 @@ CASES: list[tuple[str, registry.ResourceInfo, dict[str, Any], str, Any]] = [
     ("pod-requests-from-limits", registry.PODS,
      _pod([{"name": "c", "image": "x", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]),
      "spec.containers.0.resources.requests", {"cpu": "1", "memory": "1Gi"}),
-    ("pod-qos-guaranteed", registry.PODS,
-     _pod([{"name": "c", "image": "x", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]),
-     "status.qosClass", "Guaranteed"),
     ("pod-probe", registry.PODS,
      _pod([{"name": "c", "image": "x", "readinessProbe": {"httpGet": {"port": 8080}}}]),
      "spec.containers.0.readinessProbe",

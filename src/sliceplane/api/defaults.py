@@ -31,8 +31,8 @@ METADATA_NAME_LABEL = "kubernetes.io/metadata.name"
 def apply_defaults(info: ResourceInfo, obj: Obj, *, create: bool | None = None) -> Obj:
     """A defaulted copy of `obj` (the input is never changed).
 
-    `create` says whether the object is being created; create-only values (Pod phase and QoS
-    class, the Namespace finalizer) are set only then. When None, an object with neither
+    `create` says whether the object is being created; create-only values (Pod phase, the
+    Namespace finalizer) are set only then. When None, an object with neither
     `metadata.resourceVersion` nor a deletion timestamp counts as a create: a stored object
     carries its resourceVersion (status, finalize), and values already present are never
     overwritten, so a main-resource update that passes as a create changes nothing.
@@ -261,9 +261,9 @@ def _default_pod(pod: Obj, create: bool) -> None:
         if added:
             spec["tolerations"] = [*(tolerations or []), *added]
     if create:
-        status = _child(pod, "status")
-        _set(status, "phase", "Pending")
-        _set(status, "qosClass", pod_qos_class(pod))
+        # Kubernetes' registry also records status.qosClass here (see pod_qos_class); our
+        # server builds the create-time status itself.
+        _set(_child(pod, "status"), "phase", "Pending")
 
 
 # ---- QoS class ----
