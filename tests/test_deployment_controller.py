@@ -461,3 +461,87 @@ async def test_recreate_replaces_all_pods_at_once(plane: Plane) -> None:
     for names in samples:
         assert not (names & old_pods and names - old_pods), names
     assert not {p["metadata"]["name"] for p in await active_pods(c)} & old_pods
+
+
+def replica_set(name: str = "front", replicas: int = 2) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                         "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]}},
+        },
+    }
+
+
+async def test_replicaset_adopts_orphans_and_releases_relabeled_pods(plane: Plane) -> None:
+    c = plane.client
+    assert c is not None
+    await c.create(PODS, {"metadata": {"name": "stray", "namespace": "default", "labels": {"app": "front"}},
+                          "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]}})
+    rs = await c.create(REPLICA_SETS, replica_set(replicas=2))
+
+    async def two_owned() -> list[dict] | None:
+        pods = await active_pods(c, app="front")
+        owned = [p for p in pods if (p["metadata"].get("ownerReferences") or [{}])[0].get("uid") == rs["metadata"]["uid"]]
+        return pods if len(pods) == 2 and len(owned) == 2 else None
+
+    pods = await eventually(plane, two_owned)
+    assert "stray" in {p["metadata"]["name"] for p in pods}  # adopted, so only one pod was created
+    assert sum(p["metadata"]["name"].startswith("front-") for p in pods) == 1
+    # relabel the adopted pod: it is released and replaced
+    for _ in range(20):  # the fleet writes the pod's status concurrently
+        stray = await c.get(PODS, "stray", "default")
+        stray["metadata"]["labels"] = {"app": "other"}
+        try:
+            await c.update(PODS, stray)
+            break
+        except ApiError as e:
+            assert e.code == 409
+
+    async def released() -> bool:
+        cur = await c.get(PODS, "stray", "default")
+        return not cur["metadata"].get("ownerReferences") and len(await active_pods(c, app="front")) == 2
+
+    await eventually(plane, released)
+
+    async def status_settled() -> bool:
+        st = (await c.get(REPLICA_SETS, "front", "default"))["status"]
+        return (st.get("replicas"), st.get("readyReplicas"), st.get("availableReplicas"),
+                st.get("fullyLabeledReplicas")) == (2, 2, 2, 2)
+
+    await eventually(plane, status_settled)
+
+
+async def test_recreated_deployment_adopts_orphaned_replicaset(plane: Plane) -> None:
+    c = plane.client
+    assert c is not None
+    await c.create(DEPLOYMENTS, deployment(replicas=2))
+    await wait_rolled_out(plane)
+    rs_name = (await c.list(REPLICA_SETS, "default"))["items"][0]["metadata"]["name"]
+    pod_names = {p["metadata"]["name"] for p in await active_pods(c)}
+    await c.delete(DEPLOYMENTS, "web", "default", propagation_policy="Orphan")
+
+    async def orphaned() -> bool:
+        rss = (await c.list(REPLICA_SETS, "default"))["items"]
+        try:
+            await c.get(DEPLOYMENTS, "web", "default")
+            return False
+        except ApiError:
+            pass
+        return len(rss) == 1 and not rss[0]["metadata"].get("ownerReferences")
+
+    await eventually(plane, orphaned)
+    again = await c.create(DEPLOYMENTS, deployment(replicas=2))
+
+    async def adopted() -> bool:
+        rss = (await c.list(REPLICA_SETS, "default"))["items"]
+        return (len(rss) == 1 and rss[0]["metadata"]["name"] == rs_name
+                and rss[0]["metadata"].get("ownerReferences", [{}])[0].get("uid") == again["metadata"]["uid"]
+                and rolled_out(await c.get(DEPLOYMENTS, "web", "default")))
+
+    await eventually(plane, adopted)
+    assert {p["metadata"]["name"] for p in await active_pods(c)} == pod_names
