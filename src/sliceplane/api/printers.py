@@ -629,17 +629,17 @@ def _slice_ports(ports: list[Any]) -> str:
 
 
 def _slice_endpoints(endpoints: list[Any]) -> str:
+    """First three addresses across endpoints; the rest are only counted (slices hold up to 1000)."""
     shown: list[str] = []
-    more = False
     count = 0
     for ep in endpoints:
-        for address in _l(_d(ep).get("addresses")):
-            if len(shown) < _MAX_SHOWN:
-                shown.append(str(address))
-            elif len(shown) == _MAX_SHOWN:
-                more = True
-            count += 1
-    return _list_with_more(shown, more, count, _MAX_SHOWN)
+        addresses = ep.get("addresses") if isinstance(ep, dict) else None
+        if not isinstance(addresses, list):
+            continue
+        if len(shown) < _MAX_SHOWN:
+            shown.extend(str(a) for a in addresses[: _MAX_SHOWN - len(shown)])
+        count += len(addresses)
+    return _list_with_more(shown, count > _MAX_SHOWN, count, _MAX_SHOWN)
 
 
 def _print_endpoint_slice(obj: Obj, now: float) -> tuple[Cells, list[dict[str, Any]]]:

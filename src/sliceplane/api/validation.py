@@ -12,6 +12,7 @@ messages Kubernetes' util/validation returns, and are shared with `selectors`.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import re
@@ -76,6 +77,15 @@ def _full(rx: re.Pattern[str], value: str) -> bool:
 
 def is_qualified_name(value: str) -> list[str]:
     """Label keys and annotation keys: `[prefix/]name`."""
+    return list(_qualified_name_errors(value))
+
+
+@functools.lru_cache(maxsize=8192)
+def _qualified_name_errors(value: str) -> tuple[str, ...]:
+    return tuple(_qualified_name_check(value))
+
+
+def _qualified_name_check(value: str) -> list[str]:
     errs: list[str] = []
     parts = value.split("/")
     if len(parts) == 1:
@@ -102,6 +112,11 @@ def is_qualified_name(value: str) -> list[str]:
 
 
 def is_valid_label_value(value: str) -> list[str]:
+    return list(_label_value_errors(value))
+
+
+@functools.lru_cache(maxsize=8192)
+def _label_value_errors(value: str) -> list[str]:
     errs: list[str] = []
     if len(value) > 63:
         errs.append(max_len_error(63))
@@ -111,6 +126,11 @@ def is_valid_label_value(value: str) -> list[str]:
 
 
 def is_dns1123_label(value: str) -> list[str]:
+    return list(_dns1123_label_errors(value))
+
+
+@functools.lru_cache(maxsize=8192)
+def _dns1123_label_errors(value: str) -> list[str]:
     errs: list[str] = []
     if len(value) > 63:
         errs.append(max_len_error(63))
@@ -123,6 +143,11 @@ def is_dns1123_label(value: str) -> list[str]:
 
 
 def is_dns1123_subdomain(value: str) -> list[str]:
+    return list(_dns1123_subdomain_errors(value))
+
+
+@functools.lru_cache(maxsize=8192)
+def _dns1123_subdomain_errors(value: str) -> list[str]:
     errs: list[str] = []
     if len(value) > 253:
         errs.append(max_len_error(253))
@@ -160,7 +185,9 @@ def is_valid_port_name(port: str) -> list[str]:
     return errs
 
 
+@functools.lru_cache(maxsize=65536)
 def _parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """Addresses repeat across every write of a slice, so parses are cached."""
     try:
         return ipaddress.ip_address(value)
     except ValueError:
@@ -185,6 +212,12 @@ def _legacy_endpoint_ip_causes(path: str, value: str) -> Causes:
     return _endpoint_ip(path, value)
 
 
+@functools.lru_cache(maxsize=65536)
+def _is_special(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return (ip.is_unspecified or ip.is_loopback or any(ip in net for net in _LINK_LOCAL)
+            or any(ip in net for net in _LINK_LOCAL_MULTICAST))
+
+
 _LINK_LOCAL = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
 _LINK_LOCAL_MULTICAST = (ipaddress.ip_network("224.0.0.0/24"), ipaddress.ip_network("ff02::/16"))
 
@@ -194,6 +227,8 @@ def _endpoint_ip(path: str, value: str) -> Causes:
     ip = _parse_ip(value)
     if ip is None:
         return [invalid_value(path, value, "must be a valid IP address")]
+    if not _is_special(ip):
+        return []
     causes: Causes = []
     if ip.is_unspecified:
         causes.append(invalid_value(path, value, f"may not be unspecified ({value})"))
