@@ -385,7 +385,16 @@ POD_CASES = [
      ['spec.containers[0].imagePullPolicy: Unsupported value: "Maybe": supported values: "Always", '
       '"IfNotPresent", "Never"']),
     ("init-container-name-clash", changed(POD, spec__initContainers=[{"name": "app", "image": "busybox"}]),
-     ['spec.containers[0].name: Duplicate value: "app"']),
+     ['spec.initContainers[0].name: Duplicate value: "app"']),
+    ("volumes-and-mounts-ok", changed(POD, spec__volumes=[{"name": "tmp", "emptyDir": {}}],
+                                      spec__containers__0__volumeMounts=[{"name": "tmp", "mountPath": "/tmp"}]), []),
+    ("mount-unknown-volume", changed(POD, spec__containers__0__volumeMounts=[{"name": "data", "mountPath": "/d"}]),
+     ['spec.containers[0].volumeMounts[0].name: Not found: "data"']),
+    ("mount-path-required", changed(POD, spec__volumes=[{"name": "tmp", "emptyDir": {}}],
+                                    spec__containers__0__volumeMounts=[{"name": "tmp"}]),
+     ["spec.containers[0].volumeMounts[0].mountPath: Required value"]),
+    ("volume-duplicate", changed(POD, spec__volumes=[{"name": "tmp", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}]),
+     ['spec.volumes[1].name: Duplicate value: "tmp"']),
 ]
 
 WORKLOAD_CASES = [

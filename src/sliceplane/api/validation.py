@@ -843,7 +843,7 @@ DNS_POLICIES = ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")
 
 
 def _validate_containers(ctx: _Ctx, spec: dict[str, Any], path: str, key: str, names: set[str],
-                         needed: bool) -> None:
+                         needed: bool, volumes: set[str]) -> None:
     cpath = f"{path}.{key}"
     containers = ctx.list(spec, key, cpath)
     if needed and not containers:
@@ -892,6 +892,7 @@ def _validate_containers(ctx: _Ctx, spec: dict[str, Any], path: str, key: str, n
                 ctx.add(required(f"{pp}.protocol"))
             elif proto is not None and proto not in PROTOCOLS:
                 ctx.add(not_supported(f"{pp}.protocol", proto, list(PROTOCOLS)))
+        _validate_volume_mounts(ctx, c, p, volumes)
         env_path = f"{p}.env"
         for j, env in enumerate(ctx.list(c, "env", env_path)):
             ep = _idx(env_path, j)
@@ -900,10 +901,51 @@ def _validate_containers(ctx: _Ctx, spec: dict[str, Any], path: str, key: str, n
                 ctx.add(required(f"{ep}.name"))
 
 
-def _validate_pod_spec(ctx: _Ctx, spec: dict[str, Any], path: str) -> None:
+def _validate_volumes(ctx: _Ctx, spec: dict[str, Any], path: str) -> set[str]:
     names: set[str] = set()
-    _validate_containers(ctx, spec, path, "initContainers", names, needed=False)
-    _validate_containers(ctx, spec, path, "containers", names, needed=True)
+    for i, vol in enumerate(ctx.list(spec, "volumes", f"{path}.volumes")):
+        np = f"{_idx(f'{path}.volumes', i)}.name"
+        name = ctx.str(vol, "name", np) if isinstance(vol, dict) else None
+        if not name:
+            ctx.add(required(np))
+            continue
+        ctx.add(*(invalid_value(np, name, m) for m in is_dns1123_label(name)))
+        if name in names:
+            ctx.add(duplicate(np, name))
+        names.add(name)
+    return names
+
+
+def _validate_volume_mounts(ctx: _Ctx, container: dict[str, Any], path: str, volumes: set[str]) -> None:
+    mount_paths: set[str] = set()
+    for j, mount in enumerate(ctx.list(container, "volumeMounts", f"{path}.volumeMounts")):
+        mp = _idx(f"{path}.volumeMounts", j)
+        if not isinstance(mount, dict):
+            ctx.add(invalid_value(mp, _shown(mount), "must be an object"))
+            continue
+        name = ctx.str(mount, "name", f"{mp}.name")
+        if not name:
+            ctx.add(required(f"{mp}.name"))
+        elif name not in volumes:
+            ctx.add(Cause(NOT_FOUND, f'Not found: "{name}"', f"{mp}.name"))
+        mount_path = ctx.str(mount, "mountPath", f"{mp}.mountPath")
+        if not mount_path:
+            ctx.add(required(f"{mp}.mountPath"))
+        elif mount_path in mount_paths:
+            ctx.add(invalid_value(f"{mp}.mountPath", mount_path, "must be unique"))
+        else:
+            mount_paths.add(mount_path)
+
+
+NOT_FOUND = "FieldValueNotFound"
+
+
+def _validate_pod_spec(ctx: _Ctx, spec: dict[str, Any], path: str) -> None:
+    # Kubernetes' order: volumes, containers, then init containers (whose names must not clash)
+    volumes = _validate_volumes(ctx, spec, path)
+    names: set[str] = set()
+    _validate_containers(ctx, spec, path, "containers", names, needed=True, volumes=volumes)
+    _validate_containers(ctx, spec, path, "initContainers", names, needed=False, volumes=volumes)
     restart = ctx.str(spec, "restartPolicy", f"{path}.restartPolicy")
     if restart == "":
         ctx.add(required(f"{path}.restartPolicy"))
