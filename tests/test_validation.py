@@ -632,3 +632,20 @@ def test_causes_feed_invalid_error() -> None:
     err = invalid("Service", "web", causes)
     assert err.code == 422
     assert err.message == f'Service "web" is invalid: spec.ports[0].port: Invalid value: 0: {PORT_RANGE}'
+
+
+FIXTURES = __import__("pathlib").Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.mark.parametrize("manifest", ["guestbook-all-in-one.yaml", "bookinfo.yaml"])
+def test_real_manifests_are_valid(manifest: str) -> None:
+    """What a new user applies first must pass, as it does on a real cluster."""
+    import yaml
+
+    docs = [d for d in yaml.safe_load_all((FIXTURES / manifest).read_text()) if d]
+    assert docs
+    for doc in docs:
+        info = registry.by_kind(doc["apiVersion"], doc["kind"])
+        assert info is not None
+        doc["metadata"].setdefault("namespace", "default")
+        assert messages(info, doc) == [], doc["metadata"]["name"]
