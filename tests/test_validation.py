@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from sliceplane.api import registry
 from sliceplane.api.errors import invalid
@@ -634,14 +636,12 @@ def test_causes_feed_invalid_error() -> None:
     assert err.message == f'Service "web" is invalid: spec.ports[0].port: Invalid value: 0: {PORT_RANGE}'
 
 
-FIXTURES = __import__("pathlib").Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 @pytest.mark.parametrize("manifest", ["guestbook-all-in-one.yaml", "bookinfo.yaml"])
 def test_real_manifests_are_valid(manifest: str) -> None:
     """What a new user applies first must pass, as it does on a real cluster."""
-    import yaml
-
     docs = [d for d in yaml.safe_load_all((FIXTURES / manifest).read_text()) if d]
     assert docs
     for doc in docs:
