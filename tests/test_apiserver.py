@@ -321,6 +321,10 @@ async def test_graceful_pod_deletion(api: Client) -> None:
     assert out["metadata"]["deletionGracePeriodSeconds"] == 30 and out["metadata"]["deletionTimestamp"]
     still = await api.ok("GET", f"{PODS}/bound")
     assert still["metadata"]["deletionTimestamp"] == out["metadata"]["deletionTimestamp"]
+    # the kubelet's status writes during the grace period keep the pod
+    still["status"] = {"phase": "Running"}
+    await api.ok("PUT", f"{PODS}/bound/status", still)
+    assert (await api.ok("GET", f"{PODS}/bound"))["status"] == {"phase": "Running"}
     await api.ok("DELETE", f"{PODS}/bound", params={"gracePeriodSeconds": "0"})
     assert (await api.req("GET", f"{PODS}/bound"))[0] == 404
     await api.ok("POST", PODS, pod("unbound"))

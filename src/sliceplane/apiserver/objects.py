@@ -158,9 +158,11 @@ def prepare_update(info: ResourceInfo, new: Obj, old: Obj, *, subresource: str |
 
 
 def finalized(obj: Obj) -> bool:
-    """A terminating object whose finalizers are all gone: the server removes it."""
+    """A terminating object whose finalizers are all gone and whose grace period is over (a pod
+    still waiting out its grace period is not): the server removes it."""
     md = obj.get("metadata") or {}
-    return bool(md.get("deletionTimestamp")) and not md.get("finalizers")
+    return bool(md.get("deletionTimestamp")) and not md.get("finalizers") and \
+        not md.get("deletionGracePeriodSeconds")
 
 
 def namespace_finalized(obj: Obj) -> bool:
