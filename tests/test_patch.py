@@ -330,3 +330,108 @@ def test_unsupported_content_types(content_type: str, code: int, text: str) -> N
 def test_content_type_parameters_are_ignored() -> None:
     out = apply_patch(_deployment(), b'{"spec":{"replicas":9}}', "application/merge-patch+json; charset=utf-8")
     assert out["spec"]["replicas"] == 9
+
+
+# ---- kubectl against the real API server ----
+
+KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{{name: s, cluster: {{server: "{url}"}}}}]
+contexts: [{{name: s, context: {{cluster: s, user: s, namespace: default}}}}]
+users: [{{name: s, user: {{}}}}]
+current-context: s
+"""
+
+APPLIED_V1 = """apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: app
+        image: nginx:1.25
+        env: [{name: A, value: "1"}, {name: B, value: "2"}]
+        ports: [{containerPort: 80}]
+      - name: side
+        image: busybox
+      volumes: [{name: v, emptyDir: {}}]
+"""
+
+APPLIED_V2 = """apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: side
+        image: busybox
+      - name: app
+        image: nginx:1.26
+        env: [{name: A, value: "1"}, {name: C, value: "3"}]
+        ports: [{containerPort: 80}, {containerPort: 443}]
+      volumes: [{name: v, configMap: {name: cm}}]
+"""
+
+
+@pytest.fixture
+async def kubectl_env(tmp_path: Any) -> Any:
+    import shutil
+
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed")
+    from sliceplane.apiserver.app import APIServer
+    from sliceplane.apiserver.config import ServerConfig
+
+    server = APIServer(ServerConfig())
+    await server.start()
+    (tmp_path / "kubeconfig").write_text(KUBECONFIG.format(url=server.url))
+    (tmp_path / "home").mkdir()
+    yield tmp_path
+    await server.stop()
+
+
+async def _kubectl(tmp: Any, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
+    import asyncio
+    import os
+
+    env = {**os.environ, "HOME": str(tmp / "home"), "KUBECONFIG": str(tmp / "kubeconfig")}
+    proc = await asyncio.create_subprocess_exec(
+        "kubectl", *args, env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(stdin.encode() if stdin else b""), 120)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+@pytest.mark.e2e
+async def test_kubectl_apply_three_way_patch_against_the_server(kubectl_env: Any) -> None:
+    assert (await _kubectl(kubectl_env, "apply", "-f", "-", stdin=APPLIED_V1))[0] == 0
+    rc, out, err = await _kubectl(kubectl_env, "apply", "-f", "-", stdin=APPLIED_V2)
+    assert rc == 0, err
+    assert "configured" in out
+    assert "warning" not in err.lower()  # the patch came from our OpenAPI v3 schemas without complaint
+    rc, out, err = await _kubectl(kubectl_env, "get", "deployment", "web", "-o", "json")
+    assert rc == 0, err
+    spec = json.loads(out)["spec"]
+    assert spec["replicas"] == 3
+    containers = spec["template"]["spec"]["containers"]
+    assert [c["name"] for c in containers] == ["side", "app"]
+    assert containers[1]["env"] == [{"name": "A", "value": "1"}, {"name": "C", "value": "3"}]
+    assert [p["containerPort"] for p in containers[1]["ports"]] == [80, 443]
+    assert spec["template"]["spec"]["volumes"] == [{"name": "v", "configMap": {"name": "cm", "defaultMode": 420}}]
+
+
+@pytest.mark.e2e
+async def test_kubectl_relies_on_server_side_field_validation(kubectl_env: Any) -> None:
+    rc, _, err = await _kubectl(kubectl_env, "apply", "-f", "-",
+                                stdin=APPLIED_V1.replace("  replicas: 2\n", "  replicas: 2\n  bogus: 1\n"))
+    assert rc != 0
+    # kubectl found fieldValidation in our OpenAPI v3 document and asked the server to be strict.
+    assert 'strict decoding error: unknown field "spec.bogus"' in err
