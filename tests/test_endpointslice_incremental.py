@@ -53,7 +53,7 @@ def endpoint_set(slices: list[Obj]) -> set[tuple[Any, ...]]:
         for e in s.get("endpoints") or []:
             c = e["conditions"]
             out.add((s["addressType"], ports, tuple(e["addresses"]), e["targetRef"]["name"], c["ready"],
-                     c["serving"], c["terminating"], e.get("hostname"), e.get("zone")))
+                     c["serving"], c["terminating"], e.get("hostname"), e.get("zone"), str(e.get("hints"))))
     return out
 
 
@@ -126,6 +126,8 @@ def test_incremental_matches_full_on_random_histories(seed: int) -> None:
     dual = rng.random() < 0.4
     ports = [{"name": "http", "port": 80, "targetPort": "web" if named else 8080, "protocol": "TCP"}]
     svc = new_service(ports=ports, ip_families=("IPv4", "IPv6") if dual else ("IPv4",))
+    if rng.random() < 0.4:
+        svc["spec"]["trafficDistribution"] = "PreferClose"
     nodes = {**new_nodes("n1", "n2", zone="zone-a"), **new_nodes("n3", zone="zone-b")}
     server, index = FakeServer(), SliceIndex()
     n_start = 0 if seed % 4 == 0 else rng.randrange(1, 120)  # some histories start from the placeholder

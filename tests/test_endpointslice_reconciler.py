@@ -485,3 +485,49 @@ def test_inputs_are_not_mutated() -> None:
 def test_trigger_time_format() -> None:
     assert format_trigger_time(T0) == "2023-11-14T22:13:20Z"
     assert format_trigger_time(T0 + 0.25) == "2023-11-14T22:13:20.25Z"
+
+
+# ---- trafficDistribution: PreferClose -------------------------------------------------------
+
+def _prefer_close(**kw: Any) -> Obj:
+    svc = new_service(**kw)
+    svc["spec"]["trafficDistribution"] = "PreferClose"
+    return svc
+
+
+def _hints(slices: list[Obj]) -> dict[str, Any]:
+    return {e["targetRef"]["name"]: e.get("hints") for s in slices for e in s["endpoints"]}
+
+
+def test_prefer_close_hints_ready_endpoints_with_their_zone() -> None:
+    server = FakeServer()
+    nodes = {**new_nodes("n1", zone="zone-a"), **new_nodes("n2", zone="zone-b")}
+    pods = [new_pod(0, node="n1"), new_pod(1, node="n2"), new_pod(2, node="n1", ready=False)]
+    converge(_prefer_close(), pods, nodes, server)
+    assert _hints(server.list()) == {"pod0": {"forZones": [{"name": "zone-a"}]},
+                                     "pod1": {"forZones": [{"name": "zone-b"}]}, "pod2": None}
+    assert reconcile(_prefer_close(), pods, nodes, server.list()).empty
+
+
+def test_turning_prefer_close_on_and_off() -> None:
+    server, nodes = FakeServer(), new_nodes()
+    pods = [new_pod(i) for i in range(150)]
+    converge(new_service(), pods, nodes, server)
+    on = reconcile(_prefer_close(), pods, nodes, server.list())
+    assert sizes(on.to_update) == [100, 50] and on.to_create == ()  # unchanged slices rewritten for hints
+    server.apply(on)
+    assert set(map(str, _hints(server.list()).values())) == {str({"forZones": [{"name": "zone-a"}]})}
+    # Without trafficDistribution hints are dropped from slices being written, others keep theirs.
+    pods[0] = new_pod(0, ready=False)
+    off = reconcile(new_service(), pods, nodes, server.list())
+    (upd,) = off.to_update
+    assert all(e.zone_hints is None for e in upd.endpoints)
+    server.apply(off)
+    assert sum(1 for h in _hints(server.list()).values() if h) == 150 - len(upd.endpoints)
+
+
+def test_topology_annotation_auto_takes_precedence() -> None:
+    svc = _prefer_close()
+    svc["metadata"]["annotations"] = {"service.kubernetes.io/topology-mode": "Auto"}
+    (s,) = reconcile(svc, [new_pod(1)], new_nodes(), []).to_create
+    assert s.endpoints[0].zone_hints is None

@@ -39,10 +39,14 @@ from sliceplane.controllers.endpointslice.values import (
     check_max_endpoints_per_slice,
     desired_endpoint,
     endpoint_ports,
+    needs_zone_hints,
     new_slice,
     pod_to_endpoint,
+    prefers_close,
     slice_labels,
     wants_slices,
+    with_zone_hints,
+    without_hints,
 )
 
 Obj = dict[str, Any]
@@ -174,6 +178,8 @@ def _reconcile_address_type(
             deletes = []
         else:
             creates.append(placeholder)
+    changed = {s.name for s in updates} | {s.name for s in deletes}
+    creates, updates = _reconcile_hints(service, creates, updates, [s for s in existing if s.name not in changed])
     return creates, updates, deletes
 
 
@@ -394,10 +400,25 @@ def _changes_for_address_type(
 
     updates = [dataclasses.replace(index.slices[n], endpoints=tuple(eps.values())) for n, eps in sorted(live.items())]
     deletes = [index.slices[n] for n in sorted(deleted)]
+    creates, updates = _reconcile_hints(service, creates, updates, [])
     return creates, updates, deletes
 
 
 # ---- shared finish ------------------------------------------------------------------------
+
+
+def _reconcile_hints(
+    service: Obj, creates: list[SliceValue], updates: list[SliceValue], unchanged: list[SliceValue]
+) -> tuple[list[SliceValue], list[SliceValue]]:
+    """Same-zone hints for trafficDistribution PreferClose, none otherwise.
+
+    With PreferClose an unchanged slice whose hints are missing or wrong is rewritten too;
+    without it, hints are dropped from the slices being written and left on the others.
+    """
+    if prefers_close(service):
+        updates = updates + [s for s in unchanged if needs_zone_hints(s)]
+        return [with_zone_hints(s) for s in creates], [with_zone_hints(s) for s in updates]
+    return [without_hints(s) for s in creates], [without_hints(s) for s in updates]
 
 
 def _reuse_deleted(

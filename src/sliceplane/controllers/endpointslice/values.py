@@ -9,6 +9,7 @@ readiness or zone change updates an endpoint in place, and a port list is compar
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,6 +101,9 @@ class EndpointValue:
     node_name: str | None = None
     zone: str | None = None
     target_ref: TargetRef | None = None
+    # hints.forZones names; not part of identity or equality (Kubernetes ignores hints when
+    # comparing endpoints and recomputes them for every slice it writes).
+    zone_hints: tuple[str, ...] | None = None
 
     @property
     def key(self) -> EndpointKey:
@@ -146,11 +150,15 @@ class EndpointValue:
             d["nodeName"] = self.node_name
         if self.zone is not None:
             d["zone"] = self.zone
+        if self.zone_hints is not None:
+            d["hints"] = {"forZones": [{"name": z} for z in self.zone_hints]}
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> EndpointValue:
         cond = d.get("conditions") or {}
+        hints = d.get("hints")
+        zone_hints = tuple(z.get("name", "") for z in hints.get("forZones") or []) if hints else None
         ref = d.get("targetRef")
         target = None
         if ref:
@@ -164,6 +172,7 @@ class EndpointValue:
             node_name=d.get("nodeName"),
             zone=d.get("zone"),
             target_ref=target,
+            zone_hints=zone_hints,
         )
 
 
@@ -384,3 +393,54 @@ def desired_endpoint(
     if not ep.addresses:
         return None, None
     return DesiredEndpoint(ep, endpoint_ports(service, pod)), None
+
+
+# ---- topology hints for trafficDistribution ---------------------------------------------
+
+TRAFFIC_PREFER_CLOSE = "PreferClose"
+ANNOTATION_TOPOLOGY_MODE = "service.kubernetes.io/topology-mode"
+ANNOTATION_TOPOLOGY_AWARE_HINTS = "service.kubernetes.io/topology-aware-hints"
+
+
+def prefers_close(service: Obj) -> bool:
+    """spec.trafficDistribution: PreferClose asks for same-zone hints on ready endpoints.
+
+    The older topology annotations take precedence when set to Auto; we do not implement the
+    proportional allocation they ask for, so such Services get no hints from us.
+    """
+    if (service.get("spec") or {}).get("trafficDistribution") != TRAFFIC_PREFER_CLOSE:
+        return False
+    annotations = (service.get("metadata") or {}).get("annotations") or {}
+    mode = annotations.get(ANNOTATION_TOPOLOGY_AWARE_HINTS, annotations.get(ANNOTATION_TOPOLOGY_MODE))
+    return mode not in ("Auto", "auto")
+
+
+def _zone_hint_for(ep: EndpointValue) -> tuple[str, ...] | None:
+    return (ep.zone,) if ep.zone else None
+
+
+def needs_zone_hints(s: SliceValue) -> bool:
+    """A ready endpoint of this slice lacks its same-zone hint or has a wrong one."""
+    return any(ep.ready and ep.zone_hints != _zone_hint_for(ep) for ep in s.endpoints)
+
+
+def with_zone_hints(s: SliceValue) -> SliceValue:
+    """Every ready endpoint hinted for its own zone, the others without hints."""
+    eps = tuple(_replace_hints(ep, _zone_hint_for(ep) if ep.ready else None) for ep in s.endpoints)
+    if all(a is b for a, b in zip(eps, s.endpoints, strict=True)):
+        return s
+    return _replace_endpoints(s, eps)
+
+
+def without_hints(s: SliceValue) -> SliceValue:
+    if all(ep.zone_hints is None for ep in s.endpoints):
+        return s
+    return _replace_endpoints(s, tuple(_replace_hints(ep, None) for ep in s.endpoints))
+
+
+def _replace_hints(ep: EndpointValue, hints: tuple[str, ...] | None) -> EndpointValue:
+    return ep if ep.zone_hints == hints else dataclasses.replace(ep, zone_hints=hints)
+
+
+def _replace_endpoints(s: SliceValue, eps: tuple[EndpointValue, ...]) -> SliceValue:
+    return dataclasses.replace(s, endpoints=eps)
