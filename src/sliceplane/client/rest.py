@@ -296,6 +296,44 @@ class RESTClient:
         finally:
             resp.release()
 
+    async def watch_lines(self, info: ResourceInfo, namespace: str | None = None, *, resource_version: str | None,
+                          label_selector: str | None = None, field_selector: str | None = None,
+                          allow_bookmarks: bool = True, timeout_seconds: int | None = None,
+                          ) -> AsyncIterator[bytes]:
+        """Like `watch`, but yield each raw event line (without its newline) undecoded.
+
+        For consumers that count bytes on the wire or decode (or not) themselves; an ERROR event
+        is yielded like any other line. A stream that breaks raises APIConnectionError.
+        """
+        params = list_params(label_selector=label_selector, field_selector=field_selector,
+                             resource_version=resource_version)
+        params["watch"] = "true"
+        if allow_bookmarks:
+            params["allowWatchBookmarks"] = "true"
+        if timeout_seconds is not None:
+            params["timeoutSeconds"] = str(int(timeout_seconds))
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout, sock_read=None)
+        resp = await self._send("watch", "GET", path_for(info, namespace), params=params, timeout=timeout)
+        try:
+            if resp.status >= 400:
+                raise ApiError.from_status(_decode_or_text(await resp.read()), resp.status)
+            buf = b""
+            try:
+                async for chunk in resp.content.iter_any():
+                    buf += chunk
+                    if b"\n" not in buf:
+                        continue
+                    *lines, buf = buf.split(b"\n")
+                    for line in lines:
+                        if line.strip():
+                            yield line
+            except (TimeoutError, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as e:
+                raise APIConnectionError(f"watch stream from {resp.url} broke: {e!r}") from e
+            if buf.strip():
+                yield buf
+        finally:
+            resp.release()
+
     # --- transport ----------------------------------------------------------------------------
 
     def _client_session(self) -> aiohttp.ClientSession:
