@@ -163,3 +163,38 @@ def test_fixture_manifests_have_no_unknown_fields(doc: dict[str, Any]) -> None:
     info = registry.by_kind(doc["apiVersion"], doc["kind"])
     assert info is not None
     assert schema.unknown_fields(info, doc) == []
+
+
+@pytest.mark.parametrize(
+    ("info", "obj", "errors"),
+    [
+        (registry.DEPLOYMENTS, _deployment(), []),
+        (registry.DEPLOYMENTS, {**_deployment(), "spec": {**_deployment()["spec"], "replicas": "2"}},
+         ["json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32"]),
+        (registry.DEPLOYMENTS, _deployment(ports=[{"containerPort": "80"}]),
+         ["json: cannot unmarshal string into Go struct field "
+          "ContainerPort.spec.template.spec.containers.ports.containerPort of type int32"]),
+        (registry.DEPLOYMENTS, _deployment(resources={"limits": {"cpu": "lots", "memory": 1}}),
+         ["quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"]),
+        (registry.SERVICES, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "labels": {"a": 1}},
+                             "spec": {"ports": [{"port": 80, "targetPort": True}], "selector": "app=web"}},
+         ["json: cannot unmarshal number 1 into Go struct field ObjectMeta.metadata.labels of type string",
+          "json: cannot unmarshal bool into Go struct field ServicePort.spec.ports.targetPort of type "
+          "intstr.IntOrString",
+          "json: cannot unmarshal string into Go struct field ServiceSpec.spec.selector of type map[string]string"]),
+        (registry.PODS, {"apiVersion": "v1", "kind": "Pod", "spec": {"containers": {"name": "c"},
+                                                                     "terminationGracePeriodSeconds": 1.5}},
+         ["json: cannot unmarshal object into Go struct field PodSpec.spec.containers of type []v1.Container",
+          "json: cannot unmarshal number 1.5 into Go struct field PodSpec.spec.terminationGracePeriodSeconds of "
+          "type int64"]),
+        (registry.CONFIG_MAPS, {"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": 1}}, []),
+    ],
+    ids=["clean", "replicas-string", "port-string", "bad-quantity", "service", "pod", "opaque"],
+)
+def test_type_errors(info: registry.ResourceInfo, obj: dict[str, Any], errors: list[str]) -> None:
+    assert schema.type_errors(info, obj) == errors
+
+
+def test_decode_error_message() -> None:
+    assert schema.decode_error_message(registry.DEPLOYMENTS, "json: x") == (
+        'Deployment in version "v1" cannot be handled as a Deployment: json: x')

@@ -151,3 +151,132 @@ def _prune_value(t: Type, value: Any, path: str, unknown: list[str]) -> Any:
             continue
         out[k] = _prune_value(sub, v, f"{path}.{k}", unknown)
     return out
+
+
+# ---- type errors (what Kubernetes' JSON decoder refuses before anything else) ----
+
+# Integer fields Kubernetes declares int64; every other integer is an int32.
+INT64_FIELDS = frozenset({
+    "generation", "deletionGracePeriodSeconds", "observedGeneration", "terminationGracePeriodSeconds",
+    "activeDeadlineSeconds", "runAsUser", "runAsGroup", "fsGroup", "supplementalGroups", "expirationSeconds",
+    "tolerationSeconds", "gracePeriodSeconds", "remainingItemCount",
+})
+QUANTITY_PATTERN = "^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
+INT32_RANGE = (-(2**31), 2**31 - 1)
+
+
+def type_errors(info: ResourceInfo, obj: dict[str, Any]) -> list[str]:
+    """Values of the wrong JSON type, as Go's decoder words them (Kubernetes reports the first).
+
+    e.g. `json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type
+    int32`. The server answers 400 BadRequest with `decode_error_message`. Opaque kinds: [].
+    """
+    name = definition_name_for(info)
+    if info.opaque or name is None:
+        return []
+    found: list[str] = []
+    _check_struct(name, obj, [], found)
+    return found
+
+
+def decode_error_message(info: ResourceInfo, error: str) -> str:
+    return f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: {error}'
+
+
+def _short(def_name: str) -> str:
+    return def_name.rsplit(".", 1)[-1]
+
+
+def _go_type(t: Type, field: str) -> str:
+    if isinstance(t, list):
+        inner = _go_type(t[1], field)
+        return f"[]{inner}" if t[0] == "array" else f"map[string]{inner}"
+    simple = {"string": "string", "boolean": "bool", "number": "float64", "byte": "[]uint8", "any": "interface {}",
+              "Time": "v1.Time", "MicroTime": "v1.MicroTime", "IntOrString": "intstr.IntOrString",
+              "Quantity": "resource.Quantity"}
+    if t == "integer":
+        return "int64" if field in INT64_FIELDS else "int32"
+    if t in simple:
+        return simple[t]
+    package = t.rsplit(".", 2)[-2]
+    return f"{package}.{_short(t)}"
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    return f"number {value}"
+
+
+def _check_struct(def_name: str, value: Any, path: list[str], found: list[str]) -> None:
+    d = definition(def_name)
+    if d is None or not isinstance(value, dict):
+        return
+    for key, v in value.items():
+        t = d["properties"].get(key)
+        if t is None or v is None:
+            continue
+        _check_value(t, v, _short(def_name), [*path, key], key, found)
+
+
+def _check_value(t: Type, v: Any, owner: str, path: list[str], field: str, found: list[str]) -> None:
+    def bad() -> None:
+        found.append(f"json: cannot unmarshal {_json_kind(v)} into Go struct field {owner}.{'.'.join(path)} "
+                     f"of type {_go_type(t, field)}")
+
+    if v is None:
+        return
+    if isinstance(t, list):
+        kind, elem = t
+        if kind == "array":
+            if not isinstance(v, list):
+                return bad()
+            for item in v:
+                _check_value(elem, item, owner, path, field, found)
+        else:
+            if not isinstance(v, dict):
+                return bad()
+            for item in v.values():
+                _check_value(elem, item, owner, path, field, found)
+        return None
+    if t in ("string", "byte", "Time", "MicroTime"):
+        if not isinstance(v, str):
+            bad()
+    elif t == "boolean":
+        if not isinstance(v, bool):
+            bad()
+    elif t == "integer":
+        whole = (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer())
+        in_range = field in INT64_FIELDS or (whole and INT32_RANGE[0] <= v <= INT32_RANGE[1])
+        if not (whole and in_range):
+            bad()
+    elif t == "number":
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            bad()
+    elif t == "IntOrString":
+        if isinstance(v, bool) or not isinstance(v, int | str):
+            bad()
+    elif t == "Quantity":
+        if isinstance(v, bool) or not isinstance(v, int | float | str):
+            bad()
+        elif isinstance(v, str) and not _quantity_ok(v):
+            found.append(f"quantities must match the regular expression '{QUANTITY_PATTERN}'")
+    elif t == "any":
+        return None
+    elif not isinstance(v, dict):
+        bad()
+    else:
+        _check_struct(t, v, path, found)
+    return None
+
+
+def _quantity_ok(text: str) -> bool:
+    from sliceplane.api.defaults import parse_quantity
+
+    return parse_quantity(text) is not None
