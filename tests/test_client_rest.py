@@ -319,3 +319,27 @@ async def test_kubectl_uses_written_kubeconfig(server: APIServer, tmp_path) -> N
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
     assert out.decode() == "default"
+
+
+async def test_informer_follows_bookmarks() -> None:
+    """Changes to other kinds advance the informer's resourceVersion through bookmarks, so a
+    resumed watch starts from a recent revision rather than an old one."""
+    srv = APIServer(ServerConfig(port=0, bookmark_interval=0.1))
+    await srv.start()
+    c = RESTClient(srv.url, timeout=10)
+    inf = Informer(c, CONFIG_MAPS, namespace="quiet")
+    task = asyncio.create_task(inf.run())
+    try:
+        await asyncio.wait_for(inf.wait_synced(), 10)
+        start = int(inf.last_resource_version)
+        latest = 0
+        for i in range(3):  # writes elsewhere: no events for this informer
+            latest = int((await c.create(CONFIG_MAPS, cm(f"other-{i}")))["metadata"]["resourceVersion"])
+        await eventually(lambda: int(inf.last_resource_version) >= latest)
+        assert latest > start
+        assert inf.events == 0 and len(inf) == 0
+    finally:
+        await inf.stop()
+        await asyncio.wait_for(task, 5)
+        await c.close()
+        await srv.stop()
