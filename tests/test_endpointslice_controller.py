@@ -297,3 +297,37 @@ async def test_dual_stack_service(client: RESTClient, running: Running) -> None:
         return by_type == {"IPv4": {"10.244.3.2", "10.244.3.3"}, "IPv6": {"fd00:10:244::2"}}
 
     await eventually(both)
+
+
+async def test_endpoints_truncated_over_capacity_and_restored(client: RESTClient, running: Running) -> None:
+    legacy = running.start(EndpointsController(client, max_addresses=3))
+    await client.create(SERVICES, service())
+    for i in range(5):
+        await make_pod(client, f"p{i}", f"10.244.4.{i + 2}", ready=i != 0)
+
+    async def endpoints_state() -> tuple[int, int, str | None]:
+        try:
+            ep = await client.get(ENDPOINTS, "web", NS)
+        except ApiError:
+            return (-1, -1, None)
+        subsets = ep.get("subsets") or []
+        return (sum(len(s.get("addresses") or []) for s in subsets),
+                sum(len(s.get("notReadyAddresses") or []) for s in subsets),
+                (ep["metadata"].get("annotations") or {}).get("endpoints.kubernetes.io/over-capacity"))
+
+    async def truncated() -> bool:
+        return await endpoints_state() == (3, 0, "truncated")  # ready addresses kept first
+
+    await eventually(truncated)
+    for i in (0, 1, 2):
+        await client.delete(PODS, f"p{i}", NS, grace_period_seconds=0)
+
+    async def restored() -> bool:
+        return await endpoints_state() == (2, 0, None)
+
+    await eventually(restored)
+    await legacy.wait_idle()
+    writes = legacy.writes
+    await asyncio.sleep(0.3)
+    await legacy.wait_idle()
+    assert legacy.writes == writes, "a converged Endpoints object is not rewritten"
