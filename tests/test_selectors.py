@@ -8,10 +8,12 @@ from sliceplane.api.errors import StatusError
 from sliceplane.api.registry import (
     DEPLOYMENTS,
     ENDPOINT_SLICES,
+    EVENTS,
     NAMESPACES,
     NODES,
     PODS,
     REPLICA_SETS,
+    SECRETS,
     SERVICES,
 )
 from sliceplane.api.selectors import (
@@ -197,6 +199,11 @@ POD = {
         (REPLICA_SETS, "status.replicas=0", {"metadata": {"name": "r"}}, True, "status.replicas=0"),
         (ENDPOINT_SLICES, "metadata.name=a\\,b", {"metadata": {"name": "a,b"}}, True, "metadata.name=a\\,b"),
         (DEPLOYMENTS, "", {"metadata": {"name": "d"}}, True, ""),
+        (EVENTS, "source=kubelet,involvedObject.kind=Pod",
+         {"metadata": {"name": "e"}, "source": {"component": "kubelet", "host": "n1"},
+          "involvedObject": {"kind": "Pod", "name": "p"}}, True, "involvedObject.kind=Pod,source=kubelet"),
+        (SECRETS, "type=kubernetes.io/tls", {"metadata": {"name": "s"}, "type": "kubernetes.io/tls"}, True,
+         "type=kubernetes.io/tls"),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )

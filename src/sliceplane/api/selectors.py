@@ -513,6 +513,13 @@ def _escape(value: str) -> str:
 
 def field_value(obj: dict[str, Any], field: str) -> str:
     """The text a field selector compares with, as the kind's GetAttrs would give it."""
+    if field == "source":  # an Event's source is its component
+        source = obj.get("source")
+        return str(source.get("component") or "") if isinstance(source, dict) else ""
+    if field == "status.podIP":  # the primary IP, as Kubernetes reads it from podIPs
+        ips = ((obj.get("status") or {}).get("podIPs")) or []
+        if ips and isinstance(ips[0], dict):
+            return str(ips[0].get("ip", ""))
     if field == "status.podIPs":
         ips = ((obj.get("status") or {}).get("podIPs")) or []
         return ",".join(str(p.get("ip", "")) for p in ips if isinstance(p, dict))
