@@ -456,9 +456,10 @@ def _default_namespace(ns: Obj, create: bool) -> None:
     meta = _child(ns, "metadata")
     if meta.get("name"):
         labels = meta.get("labels")
-        if not isinstance(labels, dict):
+        if labels is None:
             labels = meta["labels"] = {}
-        labels[METADATA_NAME_LABEL] = meta["name"]
+        if isinstance(labels, dict):  # anything else is validation's to reject
+            labels[METADATA_NAME_LABEL] = meta["name"]
     if create:
         spec = _child(ns, "spec")
         finalizers = spec.get("finalizers")
