@@ -273,3 +273,18 @@ def test_claims_adopt_release_and_ignore() -> None:
     rs["metadata"]["deletionTimestamp"] = rfc3339(NOW)
     deleting = plan_claims(rs, rs["spec"]["selector"], [mine, orphan, mislabeled])
     assert ([p["metadata"]["name"] for p in deleting.owned], deleting.adopt, deleting.release) == (["mine"], [], [])
+
+
+def test_write_tracker_waits_for_the_cache_to_catch_up() -> None:
+    from sliceplane.controllers.workload_util import WriteTracker
+
+    t = WriteTracker(ttl=30)
+    assert not t.stale("ns/a", None, NOW)
+    t.wrote("ns/a", {"metadata": {"resourceVersion": "10"}}, NOW)
+    assert t.stale("ns/a", {"metadata": {"resourceVersion": "9"}}, NOW)
+    assert t.stale("ns/a", None, NOW)  # created by us, not cached yet
+    assert not t.stale("ns/a", {"metadata": {"resourceVersion": "10"}}, NOW)
+    # once caught up, the entry is gone: an older copy later is not our business
+    assert not t.stale("ns/a", {"metadata": {"resourceVersion": "9"}}, NOW)
+    t.wrote("ns/b", "5", NOW)
+    assert not t.stale("ns/b", None, NOW + 31)  # the event was lost: give up waiting

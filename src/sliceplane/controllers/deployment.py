@@ -39,6 +39,7 @@ from sliceplane.api.registry import DEPLOYMENTS, PODS, REPLICA_SETS
 from sliceplane.controllers.workload_util import (
     POD_TEMPLATE_HASH,
     Busy,
+    WriteTracker,
     by_creation,
     controller_ref_to,
     creation_time,
@@ -936,6 +937,10 @@ class DeploymentController:
         self.queue = WorkQueue("deployment")
         self._tasks: list[asyncio.Task[Any]] = []
         self._busy = Busy()
+        # Our own writes by key (`ns/name` of Deployments, `rs:ns/name` of ReplicaSets), and the
+        # ReplicaSets each Deployment wrote: a sync waits until the caches have caught up.
+        self.tracker = WriteTracker()
+        self._rs_written: dict[str, set[str]] = {}
         self.d_informer.add_handlers(self._on_d, lambda old, new: self._on_d(new), self._on_d)
         self.rs_informer.add_handlers(self._on_rs_add, self._on_rs_update, self._on_rs_delete)
         self.pod_informer.add_handlers(lambda pod: None, lambda old, new: None, self._on_pod_delete)
@@ -1013,6 +1018,7 @@ class DeploymentController:
             self._enqueue_matching(new)
 
     def _on_rs_delete(self, rs: Obj) -> None:
+        self.tracker.forget(f"rs:{key_of(rs)}")
         d = self._resolve(namespace_of(rs), controller_ref(rs))
         if d is not None:
             self.queue.add(key_of(d))
@@ -1035,10 +1041,19 @@ class DeploymentController:
         namespace, _ = split_key(key)
         d = self.d_informer.get(key)
         if d is None:
+            self.tracker.forget(key)
+            self._rs_written.pop(key, None)
             return
+        now = time.time()
+        if self.tracker.stale(key, d, now) or any(
+            self.tracker.stale(f"rs:{k}", self.rs_informer.get(k), now) for k in self._rs_written.get(key, ())
+        ):
+            self.queue.add_after(key, 1.0)  # normally the watch event of our write comes first
+            return
+        self._rs_written.pop(key, None)
         rss = await self._claim(d, self.rs_informer.by_index("namespace", namespace))
         pods_by_rs_uid = {uid_of(rs): self.pod_informer.by_index("controller", uid_of(rs)) for rs in rss}
-        plan = plan_deployment(d, rss, pods_by_rs_uid, time.time())
+        plan = plan_deployment(d, rss, pods_by_rs_uid, now)
         await self._apply(d, plan)
         if plan.requeue_after is not None:
             if plan.requeue_after < 1.0:
@@ -1075,14 +1090,16 @@ class DeploymentController:
         ns = namespace_of(d)
         if plan.create is not None:
             try:
-                await self.client.create(REPLICA_SETS, plan.create, ns)
+                created = await self.client.create(REPLICA_SETS, plan.create, ns)
+                self._wrote_rs(d, created)
             except Exception as e:
                 if getattr(e, "code", None) != 409:
                     raise
                 await self._on_create_conflict(d, plan.create)
                 return
+        cached = {uid_of(rs): rs for rs in self.rs_informer.by_index("namespace", ns)}
         for rs in plan.updates:
-            await self.client.update(REPLICA_SETS, rs)
+            self._wrote_rs(d, await self._update_rs(rs, cached.get(uid_of(rs))))
         for rs in plan.deletes:
             try:
                 await self.client.delete(REPLICA_SETS, name_of(rs), ns, preconditions={
@@ -1105,11 +1122,40 @@ class DeploymentController:
             written = await mutate(self.client, DEPLOYMENTS, name_of(d), ns, with_revision)
             if written is None:
                 return
+            self.tracker.wrote(key_of(d), written, time.time())
             current = written
         if plan.status is not None:
             obj = copy.deepcopy(current)
             obj["status"] = plan.status
-            await self.client.update(DEPLOYMENTS, obj, subresource="status")
+            self.tracker.wrote(key_of(d), await self.client.update(DEPLOYMENTS, obj, subresource="status"), time.time())
+
+    async def _update_rs(self, planned: Obj, cached: Obj | None) -> Obj:
+        """PUT a rescaled/annotated ReplicaSet. A conflict caused only by status writes (the
+        ReplicaSet controller reports pods constantly during a rollout) is resolved by checking
+        that what we planned from is unchanged and writing just our fields with a merge patch."""
+        try:
+            return await self.client.update(REPLICA_SETS, planned)
+        except Exception as e:
+            if getattr(e, "code", None) != 409 or cached is None:
+                raise
+            conflict = e
+        fresh = await self.client.get(REPLICA_SETS, name_of(planned), namespace_of(planned))
+        if (uid_of(fresh) != uid_of(cached) or fresh.get("spec") != cached.get("spec")
+                or metadata(fresh).get("annotations") != metadata(cached).get("annotations")
+                or metadata(fresh).get("ownerReferences") != metadata(cached).get("ownerReferences")):
+            raise conflict  # someone else changed what we planned from: plan again
+        spec = planned.get("spec") or {}
+        patch = {
+            "metadata": {"annotations": metadata(planned).get("annotations") or {}},
+            "spec": {"replicas": spec.get("replicas"), "minReadySeconds": spec.get("minReadySeconds") or 0},
+        }
+        return await self.client.patch(REPLICA_SETS, name_of(planned), patch, namespace=namespace_of(planned),
+                                       patch_type="merge")
+
+    def _wrote_rs(self, d: Obj, rs: Obj) -> None:
+        key = key_of(rs)
+        self.tracker.wrote(f"rs:{key}", rs, time.time())
+        self._rs_written.setdefault(key_of(d), set()).add(key)
 
     async def _on_create_conflict(self, d: Obj, wanted: Obj) -> None:
         """The RS name exists: ours (informer lag) or a hash collision that bumps collisionCount."""

@@ -34,6 +34,7 @@ from sliceplane.api.meta import (
 from sliceplane.api.registry import PODS, REPLICA_SETS
 from sliceplane.controllers.workload_util import (
     Busy,
+    WriteTracker,
     controller_ref_to,
     creation_time,
     is_controlled_by,
@@ -363,6 +364,7 @@ class ReplicaSetController:
         self.expectations = Expectations()
         self._tasks: list[asyncio.Task[Any]] = []
         self._busy = Busy()
+        self.tracker = WriteTracker()  # our status writes, by RS key
         self.rs_informer.add_handlers(self._on_rs_add, self._on_rs_update, self._on_rs_delete)
         self.pod_informer.add_handlers(self._on_pod_add, self._on_pod_update, self._on_pod_delete)
 
@@ -472,8 +474,12 @@ class ReplicaSetController:
         rs = self.rs_informer.get(key)
         if rs is None:
             self.expectations.forget(key)
+            self.tracker.forget(key)
             return
         now = time.time()
+        if self.tracker.stale(key, rs, now):
+            self.queue.add_after(key, 1.0)  # normally the watch event of our write comes first
+            return
         needs_sync = self.expectations.satisfied(key, now)
         candidates = self.pod_informer.by_index("controller", uid_of(rs)) + self.pod_informer.by_index(
             "orphans", namespace)
@@ -586,7 +592,8 @@ class ReplicaSetController:
         for _ in range(2):
             obj["status"] = status
             try:
-                await self.client.update(REPLICA_SETS, obj, subresource="status")
+                written = await self.client.update(REPLICA_SETS, obj, subresource="status")
+                self.tracker.wrote(key_of(rs), written, time.time())
                 return
             except Exception as e:
                 if getattr(e, "code", None) == 404:

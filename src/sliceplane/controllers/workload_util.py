@@ -272,3 +272,49 @@ async def run_workers(queue: Any, sync: Callable[[str], Any], workers: int, log:
                 queue.done(key)
 
     await asyncio.gather(*(worker() for _ in range(max(1, workers))))
+
+
+def _rv(text: str | None) -> int | None:
+    try:
+        return int(text) if text else None
+    except ValueError:
+        return None
+
+
+class WriteTracker:
+    """The resourceVersion of our last write per key, so a sync never plans from an older cache.
+
+    Planning from a copy older than our own write would redo the write and fail with a
+    conflict; the watch event of the write requeues the key anyway. An entry older than `ttl`
+    seconds is dropped (its event was lost, e.g. the object was deleted before we saw it).
+    """
+
+    def __init__(self, ttl: float = 30.0) -> None:
+        self.ttl = ttl
+        self._written: dict[str, tuple[int, float]] = {}
+
+    def wrote(self, key: str, obj_or_rv: Obj | str | None, now: float) -> None:
+        rv = _rv(obj_or_rv if isinstance(obj_or_rv, str) or obj_or_rv is None
+                 else (obj_or_rv.get("metadata") or {}).get("resourceVersion"))
+        if rv is not None and rv > self._written.get(key, (0, 0.0))[0]:
+            self._written[key] = (rv, now)
+
+    def stale(self, key: str, cached: Obj | None, now: float) -> bool:
+        """True while the cached copy (None: not cached yet) is older than what we wrote."""
+        entry = self._written.get(key)
+        if entry is None:
+            return False
+        want, at = entry
+        if now - at > self.ttl:
+            del self._written[key]
+            return False
+        have = _rv((cached.get("metadata") or {}).get("resourceVersion")) if cached is not None else None
+        if have is None:
+            return cached is None
+        if have >= want:
+            del self._written[key]
+            return False
+        return True
+
+    def forget(self, key: str) -> None:
+        self._written.pop(key, None)
