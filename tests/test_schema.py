@@ -198,3 +198,20 @@ def test_type_errors(info: registry.ResourceInfo, obj: dict[str, Any], errors: l
 def test_decode_error_message() -> None:
     assert schema.decode_error_message(registry.DEPLOYMENTS, "json: x") == (
         'Deployment in version "v1" cannot be handled as a Deployment: json: x')
+
+
+def test_data_file_is_what_the_generator_writes() -> None:
+    """schema.json is generated; a hand edit (or a forgotten regeneration) shows up here."""
+    import importlib.util
+    import pathlib
+
+    kubernetes = pytest.importorskip("kubernetes")
+    data = schema.data()
+    if data["source"] != f"kubernetes Python client {kubernetes.__version__}":
+        pytest.skip(f"schema.json was generated from {data['source']}")
+    script = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "gen_schema.py"
+    spec = importlib.util.spec_from_file_location("gen_schema", script)
+    assert spec is not None and spec.loader is not None
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    assert gen.build() == data
