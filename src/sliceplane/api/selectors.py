@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import StatusError, bad_request
+from .errors import bad_request
 from .registry import ResourceInfo
 from .validation import is_qualified_name, is_valid_label_value
 
@@ -362,15 +362,6 @@ def selector_from_set(labels: Mapping[str, str] | None) -> LabelSelector:
     """
     reqs = [Requirement(k, EQUALS, (str(v),)) for k, v in (labels or {}).items()]
     return LabelSelector(tuple(sorted(reqs, key=lambda r: r.key)))
-
-
-def is_valid_selector_spec(spec: dict[str, Any] | None) -> StatusError | None:
-    """The error label_selector_from_spec would raise, or None."""
-    try:
-        label_selector_from_spec(spec)
-    except StatusError as e:
-        return e
-    return None
 
 
 # --- field selectors -----------------------------------------------------------------------

@@ -1316,8 +1316,6 @@ _BY_KIND: dict[str, _Validator] = {
     "Lease": _validate_lease,
 }
 
-# Pod templates carry ObjectMeta whose name is not checked; any namespaced kind will do.
-DEPLOYMENT_TEMPLATE_INFO = ResourceInfo("", "v1", "PodTemplate", "podtemplates", "podtemplate", True)
 
 
 def validate(info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[Cause]:
