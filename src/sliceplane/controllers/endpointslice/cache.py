@@ -14,7 +14,7 @@ EndpointSlice informer events only, so it is exactly the informer's view, and th
 tracker decides whether that view is recent enough to plan from.
 
 The index also counts what would make an incremental plan unsafe (endpoints that are not
-pods, a pod in two slices, slices being deleted, slices of another owner, over-full slices);
+pods, a pod in two slices, slices being deleted, slices of another owner or address type);
 `incremental_ok` turns those into a yes/no in O(1), and the planner falls back to a full
 reconcile when it says no.
 """
@@ -143,16 +143,16 @@ class ServiceSlices:
 
     # ---- questions the incremental planner asks ----
 
-    def incremental_ok(self, service_uid: str, address_types: list[str], max_per_slice: int) -> bool:
+    def incremental_ok(self, service_uid: str, address_types: list[str], max_per_slice: int = 0) -> bool:
         """Whether this index is in the shape an incremental plan can safely start from."""
         if self.non_pod_endpoints or self.duplicate_slots or self.deleting:
             return False
         if self.slices and (set(self.owner_uids) != {service_uid}
                             or self.owner_uids[service_uid] != len(self.slices)):
             return False
-        if any(at not in address_types for at in self.address_types):
-            return False
-        return not (self.sizes and max(self.sizes) > max_per_slice)
+        # Slices fuller than the limit (the limit was lowered) are fine: like the full path,
+        # the incremental one leaves them as they are and never adds to them.
+        return all(at in address_types for at in self.address_types)
 
     def slices_with_ports(self, address_type: str, ports: PortKey) -> Iterator[str]:
         for names in self.fill.get((address_type, ports), {}).values():
