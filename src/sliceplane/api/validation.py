@@ -650,9 +650,7 @@ def _validate_service(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any] | None
         ctx.add(required("spec.ports"))
 
     if svc_type == "ExternalName":
-        if cluster_ip and cluster_ip != "":
-            ctx.add(forbidden("spec.clusterIP", "may not be set for ExternalName services"))
-        if [c for c in cluster_ips if c]:
+        if _normalized_cluster_ips(spec):
             ctx.add(forbidden("spec.clusterIPs", "may not be set for ExternalName services"))
         if spec.get("ipFamilies"):
             ctx.add(forbidden("spec.ipFamilies", "may not be set for ExternalName services"))
@@ -663,7 +661,9 @@ def _validate_service(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any] | None
             ctx.add(required("spec.externalName"))
         else:
             clean = external[:-1] if external.endswith(".") else external
-            ctx.add(*(invalid_value("spec.externalName", external, m) for m in is_dns1123_subdomain(clean)))
+            if not clean:
+                ctx.add(required("spec.externalName"))
+            ctx.add(*(invalid_value("spec.externalName", clean, m) for m in is_dns1123_subdomain(clean) if clean))
     elif spec.get("externalName"):
         pass  # tolerated by Kubernetes for other types
 
