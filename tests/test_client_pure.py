@@ -11,7 +11,7 @@ from sliceplane.api.errors import StatusError
 from sliceplane.api.registry import DEPLOYMENTS, ENDPOINT_SLICES, NODES, PODS
 from sliceplane.client.informer import Delta, relist_diff
 from sliceplane.client.kubeconfig import read_kubeconfig, servers_from_document, write_kubeconfig
-from sliceplane.client.rest import ApiError, delete_options, list_params, path_for
+from sliceplane.client.rest import ApiError, _watch_event, delete_options, list_params, path_for
 
 
 @pytest.mark.parametrize(
@@ -148,3 +148,24 @@ def test_kubeconfig_errors(doc: object, message: str) -> None:
         servers_from_document(doc)
     assert exc.value.code == 400
     assert message in exc.value.message
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (b'{"type":"ADDED","object":{"metadata":{"name":"a"}}}', ("ADDED", {"metadata": {"name": "a"}})),
+        (b'{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"12"}}}',
+         ("BOOKMARK", {"metadata": {"resourceVersion": "12"}})),
+        (b'{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Expired",'
+         b'"code":410,"message":"too old resource version: 1 (5)"}}', (410, "Expired")),
+        (b'{"type":"ADDED","object":', (500, "InternalError")),
+    ],
+    ids=["added", "bookmark", "in-stream-410", "truncated"],
+)
+def test_watch_event_lines(line: bytes, expected: tuple) -> None:
+    if isinstance(expected[0], int):
+        with pytest.raises(ApiError) as exc:
+            _watch_event(line)
+        assert (exc.value.code, exc.value.reason) == expected
+    else:
+        assert _watch_event(line) == expected
