@@ -331,3 +331,22 @@ async def test_endpoints_truncated_over_capacity_and_restored(client: RESTClient
     await asyncio.sleep(0.3)
     await legacy.wait_idle()
     assert legacy.writes == writes, "a converged Endpoints object is not rewritten"
+
+
+@pytest.mark.parametrize("make", [lambda c: EndpointSliceController(c), lambda c: EndpointsController(c)],
+                         ids=["endpointslice", "endpoints"])
+async def test_stop_before_caches_sync_ends_run(make: Callable[[RESTClient], Any]) -> None:
+    import socket
+
+    with socket.socket() as s:  # a loopback port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    c = RESTClient(dead, timeout=1)
+    try:
+        ctl = make(c)
+        task = asyncio.create_task(ctl.run())
+        await asyncio.sleep(0.1)
+        await ctl.stop()
+        await asyncio.wait_for(task, 10)
+    finally:
+        await c.close()

@@ -35,6 +35,7 @@ from prometheus_client import Counter as PromCounter
 from sliceplane.api.meta import key_of, name_of, namespace_of, split_key, uid_of
 from sliceplane.api.registry import ENDPOINTS, PODS, SERVICES
 from sliceplane.controllers import podutil
+from sliceplane.controllers.endpointslice.controller import wait_synced_or_stopped
 from sliceplane.controllers.endpointslice.triggertime import TriggerTimeTracker, format_trigger_time
 
 log = logging.getLogger(__name__)
@@ -355,11 +356,11 @@ class EndpointsController:
         return self.stats["create"] + self.stats["update"] + self.stats["delete"]
 
     async def run(self, workers: int | None = None) -> None:
-        self._stopped.clear()
         informers = (self.services, self.pods, self.endpoints)
         self._tasks = [asyncio.create_task(i.run(), name=f"endpoints-informer-{i.info.plural}") for i in informers]
         try:
-            await asyncio.gather(*(i.wait_synced() for i in informers))
+            if not await wait_synced_or_stopped(informers, self._stopped):
+                return
             # Endpoints left behind by Services deleted while we were down.
             for ep in self.endpoints.list():
                 if LEADER_ANNOTATION not in ((ep.get("metadata") or {}).get("annotations") or {}):

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import Counter as PromCounter
@@ -95,6 +95,19 @@ def _by_namespace(obj: Obj) -> list[str]:
     return [namespace_of(obj)]
 
 
+async def wait_synced_or_stopped(informers: Iterable[Any], stopped: asyncio.Event) -> bool:
+    """Wait for every informer's first list; False if stopped before that."""
+    synced = asyncio.ensure_future(asyncio.gather(*(i.wait_synced() for i in informers)))
+    stop = asyncio.ensure_future(stopped.wait())
+    try:
+        await asyncio.wait({synced, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for f in (synced, stop):
+            if not f.done():
+                f.cancel()
+    return synced.done() and not synced.cancelled()
+
+
 class EndpointSliceController:
     """Keeps every selector Service's EndpointSlices equal to its pods."""
 
@@ -141,12 +154,12 @@ class EndpointSliceController:
 
     async def run(self, workers: int | None = None) -> None:
         """Run until `stop()`: informers first, workers once every cache has synced."""
-        self._stopped.clear()
         informers = (self.services, self.pods, self.nodes, self.slices)
         self._tasks = [asyncio.create_task(i.run(), name=f"endpointslice-informer-{i.info.plural}")
                        for i in informers]
         try:
-            await asyncio.gather(*(i.wait_synced() for i in informers))
+            if not await wait_synced_or_stopped(informers, self._stopped):
+                return
             n = workers or self.workers
             self._tasks += [asyncio.create_task(self._worker(), name=f"endpointslice-worker-{i}") for i in range(n)]
             await self._stopped.wait()
