@@ -204,6 +204,8 @@ def test_scale_subresource_by_definition_name() -> None:
         (b"{", 400, "unexpected end of JSON input"),
         (b"{x}", 400, "invalid character 'x' looking for beginning of object key string"),
         (b"[]", 400, "json: cannot unmarshal array into Go value of type map[string]interface {}"),
+        (b'{"a":[1 2]}', 400, "invalid character '2' after array element"),
+        (b'{"a":1 "b":2}', 400, "invalid character '\"' after object key:value pair"),
         (b'{"spec":{"template":{"spec":{"containers":[{"image":"x"}]}}}}', 500,
          "map: map[image:x] does not contain declared merge key: name"),
         (b'{"spec":{"$patch":"merge"}}', 500, "unknown patch type: merge in map: map[$patch:merge]"),
@@ -213,7 +215,7 @@ def test_scale_subresource_by_definition_name() -> None:
         (b'{"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"app"}],'
          b'"containers":[{"name":"side","image":"y"}]}}}}', 500, "doesn't match $setElementOrder list"),
     ],
-    ids=["truncated", "bad-key", "array-body", "missing-merge-key", "bad-directive", "bad-primitive-delete",
+    ids=["truncated", "bad-key", "array-body", "array-syntax", "object-syntax", "missing-merge-key", "bad-directive", "bad-primitive-delete",
          "retainKeys-mismatch", "order-mismatch"],
 )
 def test_strategic_merge_patch_errors(patch: bytes, code: int, message: str) -> None:

@@ -83,12 +83,34 @@ def _go_json_error(data: bytes) -> str | None:
             "Expecting value": "looking for beginning of value",
             "Expecting property name enclosed in double quotes": "looking for beginning of object key string",
             "Expecting ':' delimiter": "after object key",
-            "Expecting ',' delimiter": "after object key:value pair",
+            "Expecting ',' delimiter": ("after array element" if _inside_array(text, e.pos)
+                                        else "after object key:value pair"),
             "Extra data": "after top-level value",
         }.get(e.msg, "in string literal" if "control character" in e.msg or "escape" in e.msg else
               "looking for beginning of value")
         return f"invalid character {_go_char(ch)} {context}"
     return None
+
+
+def _inside_array(text: str, pos: int) -> bool:
+    """Whether the innermost open bracket before `pos` is `[` (strings skipped)."""
+    stack: list[str] = []
+    in_string = escaped = False
+    for ch in text[:pos]:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            stack.append(ch)
+        elif ch in "]}" and stack:
+            stack.pop()
+    return bool(stack) and stack[-1] == "["
 
 
 class _NotJSON(ValueError):
