@@ -343,3 +343,21 @@ async def test_informer_follows_bookmarks() -> None:
         await asyncio.wait_for(task, 5)
         await c.close()
         await srv.stop()
+
+
+async def test_watch_delivers_large_objects_whole(client: RESTClient) -> None:
+    rv = (await client.list(CONFIG_MAPS, "default"))["metadata"]["resourceVersion"]
+    blob = "x" * (1024 * 1024)
+    got: list[int] = []
+
+    async def follow() -> None:
+        async for _, obj in client.watch(CONFIG_MAPS, "default", resource_version=rv, allow_bookmarks=False):
+            got.append(len(obj["data"]["k"]))
+            if len(got) == 3:
+                return
+
+    task = asyncio.create_task(follow())
+    for i, size in enumerate((len(blob), 10, len(blob) // 2)):
+        await client.create(CONFIG_MAPS, {**cm(f"big-{i}"), "data": {"k": blob[:size]}})
+    await asyncio.wait_for(task, 20)
+    assert got == [len(blob), 10, len(blob) // 2]

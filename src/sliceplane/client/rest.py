@@ -279,22 +279,24 @@ class RESTClient:
         try:
             if resp.status >= 400:
                 raise ApiError.from_status(_decode_or_text(await resp.read()), resp.status)
-            buf = b""
+            pending: list[bytes] = []  # an unfinished line, in pieces (large objects span many chunks)
             try:
                 async for chunk in resp.content.iter_any():
-                    buf += chunk
-                    if b"\n" not in buf:
+                    pending.append(chunk)
+                    if b"\n" not in chunk:
                         continue
-                    *lines, buf = buf.split(b"\n")
+                    *lines, tail = b"".join(pending).split(b"\n")
+                    pending = [tail] if tail else []
                     for line in lines:
                         if line.strip():
                             yield _watch_event(line)
             except (TimeoutError, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as e:
                 raise APIConnectionError(f"watch stream from {resp.url} broke: {e!r}") from e
-            if buf.strip():
-                yield _watch_event(buf)
+            rest = b"".join(pending)
+            if rest.strip():
+                yield _watch_event(rest)
         finally:
-            resp.release()
+            resp.close()  # a watch connection is never reused mid-stream
 
     async def watch_lines(self, info: ResourceInfo, namespace: str | None = None, *, resource_version: str | None,
                           label_selector: str | None = None, field_selector: str | None = None,
@@ -317,13 +319,19 @@ class RESTClient:
         try:
             if resp.status >= 400:
                 raise ApiError.from_status(_decode_or_text(await resp.read()), resp.status)
+            parts: list[bytes] = []  # pieces of an unfinished line (a large object spans many chunks)
             buf = b""
             try:
                 async for chunk in resp.content.iter_any():
-                    buf += chunk
-                    if b"\n" not in buf:
+                    if b"\n" not in chunk:
+                        parts.append(chunk)
                         continue
-                    *lines, buf = buf.split(b"\n")
+                    if parts:
+                        parts.append(chunk)
+                        chunk = b"".join(parts)
+                        parts.clear()
+                    *lines, tail = (buf + chunk).split(b"\n") if buf else chunk.split(b"\n")
+                    buf = tail
                     for line in lines:
                         if line.strip():
                             yield line
