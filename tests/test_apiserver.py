@@ -623,3 +623,23 @@ async def test_patch_with_stale_resource_version_conflicts(api: Client) -> None:
     stale = {"metadata": {"resourceVersion": created["metadata"]["resourceVersion"], "labels": {"x": "2"}}}
     status, out = await api.req("PATCH", f"{PODS}/pc", stale, headers={"Content-Type": "application/merge-patch+json"})
     assert (status, out["reason"]) == (409, "Conflict")
+
+
+async def test_service_type_change_releases_node_ports(api: Client) -> None:
+    np = await api.ok("POST", SVC, service("tc", type="NodePort"))
+    port = np["spec"]["ports"][0]["nodePort"]
+    np["spec"]["type"] = "ClusterIP"
+    out = await api.ok("PUT", f"{SVC}/tc", np)
+    assert "nodePort" not in out["spec"]["ports"][0]
+    assert out["spec"]["clusterIP"] == np["spec"]["clusterIP"]
+    other = await api.ok("POST", SVC, {**service("tc2", type="NodePort"),
+                                       "spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": port}]}})
+    assert other["spec"]["ports"][0]["nodePort"] == port
+
+
+async def test_dual_stack_service(make_server: Any) -> None:
+    _, api = await make_server(service_cidr_v6="fd00:10:96::/108")
+    out = await api.ok("POST", SVC, service("ds", ipFamilyPolicy="PreferDualStack"))
+    assert out["spec"]["ipFamilies"] == ["IPv4", "IPv6"]
+    v4, v6 = out["spec"]["clusterIPs"]
+    assert v4.startswith("10.") and v6.startswith("fd00:10:96::")

@@ -394,6 +394,8 @@ class ResourceHandlers:
             if check_fields and subresource != "finalize":
                 body = self._check_fields(info, body, ctx)
             new = objects.prepare_update(info, body, old, subresource=subresource)
+            if info is registry.SERVICES and subresource is None:
+                new = objects.drop_type_dependent_fields(new, old)
             new = self._default(info, new)
             taken: tuple[list[str], list[int]] = ([], [])
             if info is registry.SERVICES and subresource is None:

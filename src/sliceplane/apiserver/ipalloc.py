@@ -251,6 +251,12 @@ class ServiceAllocations:
     def _allocate_node_ports(self, spec: dict[str, Any], old_spec: dict[str, Any], new_ports: list[int]) -> None:
         ports = spec.get("ports") or []
         if not _wants_node_ports(spec):
+            if _wants_node_ports(old_spec):
+                # Leaving NodePort/LoadBalancer: the allocated nodePorts go with it (released after the write).
+                held = {p.get("nodePort") for p in old_spec.get("ports") or [] if isinstance(p, dict)}
+                for p in ports:
+                    if isinstance(p, dict) and p.get("nodePort") in held:
+                        p.pop("nodePort", None)
             return
         old_by_key = {}
         for p in old_spec.get("ports") or []:

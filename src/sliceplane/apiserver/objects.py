@@ -157,6 +157,26 @@ def prepare_update(info: ResourceInfo, new: Obj, old: Obj, *, subresource: str |
     return out
 
 
+def drop_type_dependent_fields(new: Obj, old: Obj) -> Obj:
+    """A Service that changes type loses the fields only its old type had, when the client left
+    them as they were (so a PUT of a read-modified Service does not fail validation)."""
+    spec, old_spec = new.get("spec") or {}, old.get("spec") or {}
+    typ, old_typ = spec.get("type", "ClusterIP"), old_spec.get("type", "ClusterIP")
+    if typ == old_typ:
+        return new
+    external = ("NodePort", "LoadBalancer")
+    spec = dict(spec)
+    if typ not in external:
+        for k in ("externalTrafficPolicy", "healthCheckNodePort"):
+            if k in spec and spec[k] == old_spec.get(k):
+                spec.pop(k)
+    if typ != "LoadBalancer":
+        for k in ("allocateLoadBalancerNodePorts", "loadBalancerClass"):
+            if k in spec and spec[k] == old_spec.get(k):
+                spec.pop(k)
+    return {**new, "spec": spec}
+
+
 def finalized(obj: Obj) -> bool:
     """A terminating object whose finalizers are all gone and whose grace period is over (a pod
     still waiting out its grace period is not): the server removes it."""
