@@ -195,10 +195,12 @@ class Fleet:
                 self.informer.stop()
                 informer_task.cancel()
             pending = [t for t in (*workers, informer_task) if t is not None]
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
-            if not self._done.done():
-                self._done.set_result(None)
+            try:
+                if pending:
+                    await asyncio.gather(*pending, return_exceptions=True)
+            finally:
+                if not self._done.done():
+                    self._done.set_result(None)
 
     def stop(self) -> asyncio.Future[None]:
         """Ask run() to end; the returned future (awaiting it is optional) resolves once it has."""
