@@ -391,6 +391,11 @@ class ResourceHandlers:
             body_rv = str((body.get("metadata") or {}).get("resourceVersion") or "")
             if body_rv and body_rv != current_rv:
                 raise conflict(info.plural, name, STALE_OBJECT, info.group)
+            body_uid = (body.get("metadata") or {}).get("uid")
+            old_uid = (old.get("metadata") or {}).get("uid", "")
+            if body_uid and body_uid != old_uid and subresource not in ("binding", "finalize"):
+                raise conflict(info.plural, name, f"Precondition failed: UID in precondition: {body_uid}, "
+                               f"UID in object meta: {old_uid}", info.group)
             if check_fields and subresource != "finalize":
                 body = self._check_fields(info, body, ctx)
             new = objects.prepare_update(info, body, old, subresource=subresource)
