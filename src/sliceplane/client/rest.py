@@ -16,6 +16,7 @@ server of a multi-server control plane survives losing some of them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -267,36 +268,12 @@ class RESTClient:
         An ERROR event raises ApiError (410 Expired when the resourceVersion is too old); a
         stream that breaks raises APIConnectionError; a stream the server ends just returns.
         """
-        params = list_params(label_selector=label_selector, field_selector=field_selector,
-                             resource_version=resource_version)
-        params["watch"] = "true"
-        if allow_bookmarks:
-            params["allowWatchBookmarks"] = "true"
-        if timeout_seconds is not None:
-            params["timeoutSeconds"] = str(int(timeout_seconds))
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout, sock_read=None)
-        resp = await self._send("watch", "GET", path_for(info, namespace), params=params, timeout=timeout)
-        try:
-            if resp.status >= 400:
-                raise ApiError.from_status(_decode_or_text(await resp.read()), resp.status)
-            pending: list[bytes] = []  # an unfinished line, in pieces (large objects span many chunks)
-            try:
-                async for chunk in resp.content.iter_any():
-                    pending.append(chunk)
-                    if b"\n" not in chunk:
-                        continue
-                    *lines, tail = b"".join(pending).split(b"\n")
-                    pending = [tail] if tail else []
-                    for line in lines:
-                        if line.strip():
-                            yield _watch_event(line)
-            except (TimeoutError, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as e:
-                raise APIConnectionError(f"watch stream from {resp.url} broke: {e!r}") from e
-            rest = b"".join(pending)
-            if rest.strip():
-                yield _watch_event(rest)
-        finally:
-            resp.close()  # a watch connection is never reused mid-stream
+        async with contextlib.aclosing(self.watch_lines(
+            info, namespace, resource_version=resource_version, label_selector=label_selector,
+            field_selector=field_selector, allow_bookmarks=allow_bookmarks, timeout_seconds=timeout_seconds,
+        )) as lines:
+            async for line in lines:
+                yield _watch_event(line)
 
     async def watch_lines(self, info: ResourceInfo, namespace: str | None = None, *, resource_version: str | None,
                           label_selector: str | None = None, field_selector: str | None = None,
@@ -319,28 +296,24 @@ class RESTClient:
         try:
             if resp.status >= 400:
                 raise ApiError.from_status(_decode_or_text(await resp.read()), resp.status)
-            parts: list[bytes] = []  # pieces of an unfinished line (a large object spans many chunks)
-            buf = b""
+            pending: list[bytes] = []  # an unfinished line, in pieces (large objects span many chunks)
             try:
                 async for chunk in resp.content.iter_any():
+                    pending.append(chunk)
                     if b"\n" not in chunk:
-                        parts.append(chunk)
                         continue
-                    if parts:
-                        parts.append(chunk)
-                        chunk = b"".join(parts)
-                        parts.clear()
-                    *lines, tail = (buf + chunk).split(b"\n") if buf else chunk.split(b"\n")
-                    buf = tail
+                    *lines, tail = b"".join(pending).split(b"\n")
+                    pending = [tail] if tail else []
                     for line in lines:
                         if line.strip():
                             yield line
             except (TimeoutError, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as e:
                 raise APIConnectionError(f"watch stream from {resp.url} broke: {e!r}") from e
-            if buf.strip():
-                yield buf
+            rest = b"".join(pending)
+            if rest.strip():
+                yield rest
         finally:
-            resp.release()
+            resp.close()  # a watch connection is never reused mid-stream
 
     # --- transport ----------------------------------------------------------------------------
 
