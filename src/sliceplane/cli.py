@@ -90,6 +90,10 @@ def up(
     ] = 2.0,
     dual_stack: Annotated[bool, typer.Option(help="Give pods IPv6 addresses too.")] = False,
     verbose: Verbose = False,
+    agents: Annotated[bool, typer.Option("--agents", help="Run a node agent for every fleet node.")] = False,
+    agents_source: Annotated[
+        str, typer.Option("--agents-source", help="What the agents watch: slices or endpoints.")
+    ] = "slices",
 ) -> None:
     """API server, controllers and a node fleet, with state in DATA_DIR."""
     from sliceplane.up import UpOptions, run_up
@@ -110,6 +114,8 @@ def up(
         max_grace_period=max_grace_period,
         dual_stack=dual_stack,
         verbose=verbose,
+        agents=agents,
+        agents_source=_agent_source(agents_source),
     )
     run_until_signalled(lambda stop: run_up(opts, stop))
 
@@ -219,6 +225,133 @@ def nodes(
             await client.close()
 
     run_until_signalled(main)
+
+
+# --- node agents (kube-proxy's role) ------------------------------------------------------------
+
+AgentSource = Annotated[
+    str, typer.Option("--source", help="What the agent watches: slices (EndpointSlices) or endpoints (legacy).")
+]
+StateDir = Annotated[
+    Path | None,
+    typer.Option("--state-dir", help="Where agents publish their tables (default: agents/ next to the kubeconfig)."),
+]
+MetricsPort = Annotated[
+    int | None, typer.Option("--metrics-port", help="Serve /metrics and /snapshot on 127.0.0.1:PORT (0: any).")
+]
+
+
+def _agent_source(source: str) -> str:
+    if source not in ("slices", "endpoints"):
+        raise typer.BadParameter(f"--source must be slices or endpoints, not {source!r}")
+    return source
+
+
+def _state_dir(kubeconfig: Path, state_dir: Path | None) -> Path:
+    from sliceplane.agent.snapshot import default_state_dir
+
+    return state_dir.resolve() if state_dir else default_state_dir(kubeconfig)
+
+
+@app.command()
+def agent(
+    kubeconfig: Annotated[Path, typer.Option(help="kubeconfig of the API server.")],
+    node: Annotated[str, typer.Option(help="The node this agent programs.")],
+    source: AgentSource = "slices",
+    counting: Annotated[bool, typer.Option(help="Only count watch events and bytes; keep no table.")] = False,
+    state_dir: StateDir = None,
+    metrics_port: MetricsPort = None,
+    verbose: Verbose = False,
+) -> None:
+    """One node agent: watches Services and EndpointSlices, keeps the node's service table."""
+    from sliceplane.agent.runner import AgentSpec, run_agents
+
+    _setup_logging(verbose)
+    spec = AgentSpec(node, "counting" if counting else "full")
+    run_until_signalled(lambda stop: run_agents(
+        kubeconfig, [spec], stop, source=_agent_source(source), state_dir=_state_dir(kubeconfig, state_dir),
+        metrics_port=metrics_port))
+
+
+@app.command()
+def agents(
+    kubeconfig: Annotated[Path, typer.Option(help="kubeconfig of the API server.")],
+    count: Annotated[int, typer.Option(help="How many agents (nodes <prefix>0..count-1).")] = 3,
+    counting: Annotated[bool, typer.Option(help="All but --full agents only count events and bytes.")] = False,
+    full: Annotated[int, typer.Option(help="With --counting, how many agents still run in full mode.")] = 2,
+    name_prefix: Annotated[str, typer.Option(help="Node name prefix (the fleet's).")] = "node-",
+    source: AgentSource = "slices",
+    state_dir: StateDir = None,
+    metrics_port: MetricsPort = None,
+    verbose: Verbose = False,
+) -> None:
+    """Many node agents in one process, each with its own watch connections."""
+    from sliceplane.agent.runner import agent_specs, run_agents
+
+    _setup_logging(verbose)
+    specs = agent_specs(count, name_prefix=name_prefix, counting=counting, full=full)
+    run_until_signalled(lambda stop: run_agents(
+        kubeconfig, specs, stop, source=_agent_source(source), state_dir=_state_dir(kubeconfig, state_dir),
+        metrics_port=metrics_port))
+
+
+@app.command()
+def table(
+    kubeconfig: Annotated[Path, typer.Option(help="kubeconfig of the API server.")],
+    node: Annotated[str, typer.Option(help="Whose table.")],
+    stats: Annotated[bool, typer.Option(help="Also print latency p50/p99 and watch counters.")] = False,
+    output_json: Annotated[bool, typer.Option("--json", help="Print the raw snapshot.")] = False,
+    state_dir: StateDir = None,
+) -> None:
+    """Print one node's service table (service ports, then endpoints with their state)."""
+    import json
+    import time
+
+    from sliceplane.agent.render import stats_lines, table_lines
+    from sliceplane.agent.snapshot import is_live, read_snapshot, snapshot_path
+
+    snap = read_snapshot(snapshot_path(_state_dir(kubeconfig, state_dir), node))
+    if snap is None or not is_live(snap, time.time()):
+        typer.echo(f"error: no running agent for node {node!r}", err=True)
+        raise typer.Exit(1)
+    if output_json:
+        typer.echo(json.dumps(snap, indent=2))
+        return
+    typer.echo("\n".join(table_lines(snap)))
+    if stats:
+        typer.echo("\n".join(stats_lines(snap)))
+
+
+@app.command()
+def verify(
+    kubeconfig: Annotated[Path, typer.Option(help="kubeconfig of the API server.")],
+    timeout: Annotated[float, typer.Option(help="Keep comparing for up to this many seconds.")] = 10.0,
+    state_dir: StateDir = None,
+) -> None:
+    """Compare every running agent's table with the truth from Pods, Services and Nodes."""
+    from sliceplane.agent.verify import verify as run_verify
+    from sliceplane.client.rest import RESTClient
+
+    async def main() -> list:
+        async with RESTClient.from_kubeconfig(str(kubeconfig)) as client:
+            return await run_verify(client, _state_dir(kubeconfig, state_dir), timeout=timeout)
+
+    reports = asyncio.run(main())
+    if not reports:
+        typer.echo("error: no running full-mode agents found", err=True)
+        raise typer.Exit(2)
+    bad = 0
+    for r in reports:
+        if r.differences:
+            bad += 1
+            typer.echo(f"{r.node} ({r.source}): {len(r.differences)} differences")
+            for d in r.differences[:50]:
+                typer.echo(f"  {d}")
+        else:
+            typer.echo(f"{r.node} ({r.source}): ok")
+    typer.echo(f"{len(reports)} agents, {bad} with differences")
+    if bad:
+        raise typer.Exit(1)
 
 
 def main() -> None:

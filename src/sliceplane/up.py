@@ -40,6 +40,8 @@ class UpOptions:
     max_grace_period: float | None = 2.0
     dual_stack: bool = False
     verbose: bool = False
+    agents: bool = False  # one node agent per fleet node, in one `sliceplane agents` child
+    agents_source: str = "slices"
 
 
 def role_commands(opts: UpOptions, kubeconfig: Path) -> dict[str, list[str]]:
@@ -63,6 +65,11 @@ def role_commands(opts: UpOptions, kubeconfig: Path) -> dict[str, list[str]]:
     roles = {"controller-manager": cm}
     if opts.nodes > 0:
         roles["nodes"] = nodes
+        if opts.agents:
+            roles["agents"] = [
+                *base, "agents", "--kubeconfig", str(kubeconfig), "--count", str(opts.nodes),
+                "--source", opts.agents_source, *verbose,
+            ]
     return roles
 
 
