@@ -246,6 +246,20 @@ async def test_dual_stack(client: RESTClient) -> None:
     assert [ipaddress.ip_address(x["ip"]).version for x in p["status"]["hostIPs"]] == [4, 6]
 
 
+async def test_host_network_pods_share_the_node_address(client: RESTClient) -> None:
+    async with Running(Fleet(client, 1, pod_ready_delay=0)):
+        await client.create(PODS, new_pod("hostnet", hostNetwork=True))
+        await client.create(PODS, new_pod("regular"))
+
+        async def both_ready() -> list[dict] | None:
+            items = await pods(client)
+            return items if len(items) == 2 and all(is_ready(p) for p in items) else None
+
+        items = {p["metadata"]["name"]: p["status"] for p in await eventually(both_ready)}
+    assert items["hostnet"]["podIP"] == items["hostnet"]["hostIP"] == "192.168.0.1"
+    assert items["regular"]["podIP"] != "192.168.0.1"
+
+
 async def test_pods_for_other_schedulers_and_selectors(client: RESTClient) -> None:
     async with Running(Fleet(client, 3, pod_ready_delay=0)):
         await client.create(PODS, new_pod("other", schedulerName="my-scheduler"))

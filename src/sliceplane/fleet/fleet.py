@@ -406,7 +406,9 @@ class Fleet:
             if node in self.nodes:
                 self._track(key_of(pod), pod)
 
-    def _allocate_ips(self, tr: TrackedPod) -> tuple[str, ...]:
+    def _allocate_ips(self, tr: TrackedPod, pod: Obj) -> tuple[str, ...]:
+        if (pod.get("spec") or {}).get("hostNetwork"):
+            return self.nodes[tr.node].shape.internal_ips  # the node's own addresses, nothing allocated
         ips = []
         for ipam in self._node_ipam(tr.node):
             ips.append(ipam.allocate())
@@ -501,7 +503,7 @@ class Fleet:
             if action in (Action.WRITE_RUNNING, Action.WRITE_READY, Action.WRITE_TERMINATED):
                 if not tr.ips:
                     try:
-                        tr.ips = self._allocate_ips(tr)
+                        tr.ips = self._allocate_ips(tr, pod)
                     except IPAMError as e:
                         log.warning("fleet: pod %s: %s", key, e)
                         self.queue.add_after(key, UNSCHEDULABLE_RETRY)
