@@ -204,6 +204,7 @@ META_CASES = [
 
 SLICE_CASES = [
     ("address-type-missing", changed(SLICE, addressType=DELETE), ["addressType: Required value"]),
+    ("address-type-null", changed(SLICE, addressType=None), ["addressType: Required value"]),
     ("address-type-unsupported", changed(SLICE, addressType="foo"),
      ['addressType: Unsupported value: "foo": supported values: "FQDN", "IPv4", "IPv6"']),
     ("too-many-endpoints", changed(SLICE, endpoints=[{"addresses": ["10.0.0.1"]}] * 1001),

@@ -505,16 +505,15 @@ ADDRESS_TYPES = ("FQDN", "IPv4", "IPv6")
 PROTOCOLS = ("SCTP", "TCP", "UDP")
 MAX_SLICE_ENDPOINTS = 1000
 MAX_SLICE_ADDRESSES = 100
-MAX_SLICE_PORTS = 100
+MAX_SLICE_PORTS = 100  # the documented limit (API reference: "a maximum of 100 ports")
 MAX_ZONE_HINTS = 8
 MAX_TOPOLOGY_LABELS = 16
 
 
 def _validate_endpoint_slice(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
     address_type = ctx.str(obj, "addressType", "addressType")
-    if not address_type:
-        if "addressType" not in obj or address_type == "":
-            ctx.add(required("addressType"))
+    if not address_type and obj.get("addressType") in (None, ""):  # a non-string was reported already
+        ctx.add(required("addressType"))
     elif address_type not in ADDRESS_TYPES and not (old is not None and address_type == "IP"):
         ctx.add(not_supported("addressType", address_type, list(ADDRESS_TYPES)))
     endpoints = ctx.list(obj, "endpoints", "endpoints")
