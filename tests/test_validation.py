@@ -274,6 +274,7 @@ SERVICE_CASES = [
     ("port-string", changed(SERVICE, spec__ports__0__port="eighty"),
      ['spec.ports[0].port: Invalid value: "eighty": must be an integer']),
     ("ports-required", changed(SERVICE, spec__ports=[]), ["spec.ports: Required value"]),
+    ("port-null", changed(SERVICE, spec__ports__0__port=None), [f"spec.ports[0].port: Invalid value: 0: {PORT_RANGE}"]),
     ("headless-no-ports", changed(SERVICE, spec__ports=[], spec__clusterIP="None", spec__clusterIPs=["None"]), []),
     ("name-required-when-many", changed(SERVICE, spec__ports__1__name=DELETE),
      ["spec.ports[1].name: Required value"]),

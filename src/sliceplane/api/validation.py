@@ -681,7 +681,7 @@ def _validate_service(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any] | None
                 ctx.add(duplicate(f"{p}.name", name))
             names.add(name)
         number = ctx.int(port, "port", f"{p}.port")
-        if number is None and "port" not in port:
+        if number is None and port.get("port") is None:
             number = 0
         if number is not None:
             ctx.add(*(invalid_value(f"{p}.port", number, m) for m in is_valid_port_num(number)))
@@ -879,7 +879,7 @@ def _validate_containers(ctx: _Ctx, spec: dict[str, Any], path: str, key: str, n
                     ctx.add(duplicate(f"{pp}.name", pname))
                 port_names.add(pname)
             cport = ctx.int(port, "containerPort", f"{pp}.containerPort")
-            if cport is None and "containerPort" not in port:
+            if cport is None and port.get("containerPort") is None:
                 cport = 0
             if cport is not None:
                 ctx.add(*(invalid_value(f"{pp}.containerPort", cport, m) for m in is_valid_port_num(cport)))
@@ -1218,7 +1218,7 @@ def _validate_endpoints(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any] | No
             elif name:
                 ctx.add(*(invalid_value(f"{pp}.name", name, m) for m in is_dns1123_label(name)))
             number = ctx.int(port, "port", f"{pp}.port")
-            if number is None and "port" not in port:
+            if number is None and port.get("port") is None:
                 number = 0
             if number is not None:
                 ctx.add(*(invalid_value(f"{pp}.port", number, m) for m in is_valid_port_num(number)))
