@@ -361,3 +361,38 @@ async def test_watch_delivers_large_objects_whole(client: RESTClient) -> None:
         await client.create(CONFIG_MAPS, {**cm(f"big-{i}"), "data": {"k": blob[:size]}})
     await asyncio.wait_for(task, 20)
     assert got == [len(blob), 10, len(blob) // 2]
+
+
+async def test_informer_resumes_watch_without_relisting() -> None:
+    """A dropped connection with nothing missed: the watch resumes from the last
+    resourceVersion (no re-list), and later changes still arrive."""
+    store = MemoryStore()
+    await store.start()
+    first = APIServer(ServerConfig(port=0), store=store)
+    await first.start()
+    port = first.port
+    c = RESTClient(first.url, timeout=10)
+    inf = Informer(c, CONFIG_MAPS)
+    rec = Recorder()
+    inf.add_handlers(rec.on_add, rec.on_update, rec.on_delete)
+    task = asyncio.create_task(inf.run())
+    try:
+        await asyncio.wait_for(inf.wait_synced(), 10)
+        await c.create(CONFIG_MAPS, cm("one"))
+        await eventually(lambda: "default/one" in rec.objects)
+        await first.stop()
+        back = APIServer(ServerConfig(port=port), store=store)
+        await back.start()
+        try:
+            await c.create(CONFIG_MAPS, cm("two"))
+            await eventually(lambda: "default/two" in rec.objects)
+            assert inf.relists == 0
+            assert rec.log == [("add", "default/one"), ("add", "default/two")]
+        finally:
+            await inf.stop()
+            await asyncio.wait_for(task, 5)
+            await back.stop()
+    finally:
+        await c.close()
+        await first.stop()
+        await store.close()
