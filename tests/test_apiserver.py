@@ -643,3 +643,17 @@ async def test_dual_stack_service(make_server: Any) -> None:
     assert out["spec"]["ipFamilies"] == ["IPv4", "IPv6"]
     v4, v6 = out["spec"]["clusterIPs"]
     assert v4.startswith("10.") and v6.startswith("fd00:10:96::")
+
+
+async def test_departed_watch_client_is_forgotten(make_server: Any) -> None:
+    server, api = await make_server()
+    async with api.session.get(api.base + PODS, params={"watch": "true"}) as r:
+        assert r.status == 200
+        while server.state.cache.watcher_count() == 0:
+            await asyncio.sleep(0.01)
+        r.close()  # drop the connection without reading anything
+    for _ in range(100):
+        if server.state.cache.watcher_count() == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert server.state.cache.watcher_count() == 0

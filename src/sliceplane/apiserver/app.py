@@ -259,8 +259,9 @@ class APIServer:
         if self._own_store:
             await self.store.start()
         self.app = build_app(self.store, self.config)
-        self._runner = web.AppRunner(self.app, handler_cancellation=True, shutdown_timeout=2.0,
-                                     access_log=None)
+        # Handlers are not cancelled when a client goes away (a write completes, as in Kubernetes);
+        # watches notice a departed client themselves.
+        self._runner = web.AppRunner(self.app, shutdown_timeout=2.0, access_log=None)
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, self.config.host, self.config.port)
         await self._site.start()

@@ -68,6 +68,8 @@ _encode = msgspec.json.Encoder().encode
 CREATE_ON_UPDATE = frozenset({"endpoints", "events", "leases"})
 # How often a write re-reads and retries when another writer won the compare-and-swap.
 MAX_WRITE_RETRIES = 16
+# Seconds between checks that a watching client is still connected.
+PEER_CHECK_INTERVAL = 2.0
 
 
 _optional_modules: dict[str, ModuleType] = {}
@@ -746,7 +748,19 @@ class ResourceHandlers:
             await resp.write_eof()
             return resp
         # One timer ends the watch at timeoutSeconds; no per-chunk timeouts on the hot path.
-        expiry = asyncio.get_running_loop().call_later(timeout_s, watcher.close)
+        loop = asyncio.get_running_loop()
+        expiry = loop.call_later(timeout_s, watcher.close)
+        # A client that went away is noticed here even while no event is written to it.
+        probe: list[asyncio.TimerHandle] = []
+
+        def check_peer() -> None:
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                watcher.close()
+                return
+            probe[:] = [loop.call_later(PEER_CHECK_INTERVAL, check_peer)]
+
+        probe.append(loop.call_later(PEER_CHECK_INTERVAL, check_peer))
         events_sent = self.metrics.watch_events.labels(label)
         bytes_sent = self.metrics.watch_bytes.labels(label)
         try:
@@ -761,6 +775,8 @@ class ResourceHandlers:
                 bytes_sent.inc(len(data))
         finally:
             expiry.cancel()
+            for h in probe:
+                h.cancel()
             watcher.close()
         with contextlib.suppress(ConnectionResetError, ConnectionError):
             await resp.write_eof()
