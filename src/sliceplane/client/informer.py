@@ -161,20 +161,27 @@ class Informer:
     async def _list_watch_loop(self) -> None:
         need_list = True
         failures = 0
+        expired_in_row = 0  # 410s with no event between them: back off rather than spin
         while not self._stopping:
             try:
                 if need_list:
                     await self._list()
                     need_list = False
                     failures = 0
-                if await self._watch():
+                started = asyncio.get_running_loop().time()
+                got_events = await self._watch()
+                if got_events or asyncio.get_running_loop().time() - started > 1.0:
                     failures = 0
-                continue  # the server ended the watch (timeout): watch again from where we are
+                    expired_in_row = 0
+                    continue  # the server ended the watch (timeout): watch again from where we are
+                log.info("%s watch ended at once without events; backing off", self.info.plural)
             except ApiError as e:
                 if e.code == 410:
                     log.info("%s watch expired at %s: re-listing", self.info.plural, self.last_resource_version)
                     need_list = True
-                    continue
+                    expired_in_row += 1
+                    if expired_in_row == 1:
+                        continue
                 log.warning("%s list/watch failed: %s %s", self.info.plural, e.code, e.message)
                 need_list = True
             except APIConnectionError as e:
