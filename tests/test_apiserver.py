@@ -657,3 +657,18 @@ async def test_departed_watch_client_is_forgotten(make_server: Any) -> None:
             break
         await asyncio.sleep(0.05)
     assert server.state.cache.watcher_count() == 0
+
+
+async def test_list_pages_with_limit_and_continue(api: Client) -> None:
+    for i in range(5):
+        await api.ok("POST", PODS, pod(f"p{i}"))
+    first = await api.ok("GET", PODS, params={"limit": "2"})
+    assert [p["metadata"]["name"] for p in first["items"]] == ["p0", "p1"]
+    assert first["metadata"]["remainingItemCount"] == 3
+    await api.ok("DELETE", f"{PODS}/p2")  # changes between pages show up in later pages
+    second = await api.ok("GET", PODS, params={"limit": "2", "continue": first["metadata"]["continue"]})
+    assert [p["metadata"]["name"] for p in second["items"]] == ["p3", "p4"]
+    assert "continue" not in second["metadata"]
+    assert second["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+    status, out = await api.req("GET", PODS, params={"limit": "2", "continue": "garbage"})
+    assert (status, out["reason"]) == (400, "BadRequest")

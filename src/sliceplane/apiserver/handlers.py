@@ -8,6 +8,7 @@ write go to the store, with compare-and-swap on the object's mod_revision.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
 import importlib
@@ -710,12 +711,32 @@ class ResourceHandlers:
         info = rp.info
         q = request.query
         label_sel, field_sel = self._selectors(request, info)
-        objs, revision = await self._snapshot(info, rp.namespace, q.get("resourceVersion"))
-        rv = str(revision)
+        limit = _int_param(q, "limit") if q.get("limit") else 0
+        token = q.get("continue") or ""
+        start: tuple[str, str] | None = None
+        if token:
+            first_rv, start = _decode_continue(token)
+            objs, _ = await self._snapshot(info, rp.namespace, "0")
+        else:
+            objs, revision = await self._snapshot(info, rp.namespace, q.get("resourceVersion"))
+            first_rv = revision
+        # Later pages come from the cache as it is now but carry the first page's resourceVersion,
+        # so a watch from it replays whatever changed while the client was paging.
+        rv = str(first_rv)
         items = [co for co in objs if _selected(co.obj, label_sel, field_sel)]
+        if start is not None:
+            items = [co for co in items if _ns_name(co.obj) > start]
+        list_meta: dict[str, Any] = {"resourceVersion": rv}
+        if limit > 0 and len(items) > limit:
+            remaining = len(items) - limit
+            items = items[:limit]
+            list_meta["continue"] = _encode_continue(first_rv, _ns_name(items[-1].obj))
+            list_meta["remainingItemCount"] = remaining
         if accept.table and optional_module("printers") is not None:
-            return self.respond(self.table(info, [co.obj for co in items], accept, q, rv), accept)
-        head = _encode({"kind": info.list_kind, "apiVersion": info.api_version, "metadata": {"resourceVersion": rv}})
+            table = self.table(info, [co.obj for co in items], accept, q, rv)
+            table.setdefault("metadata", {}).update(list_meta)
+            return self.respond(table, accept)
+        head = _encode({"kind": info.list_kind, "apiVersion": info.api_version, "metadata": list_meta})
         body = head[:-1] + b',"items":[' + b",".join(co.json() for co in items) + b"]}"
         return self.respond(None, accept, body=body)
 
@@ -781,6 +802,25 @@ class ResourceHandlers:
         with contextlib.suppress(ConnectionResetError, ConnectionError):
             await resp.write_eof()
         return resp
+
+
+def _ns_name(obj: dict[str, Any]) -> tuple[str, str]:
+    md = obj.get("metadata") or {}
+    return md.get("namespace") or "", md.get("name") or ""
+
+
+def _encode_continue(revision: int, after: tuple[str, str]) -> str:
+    raw = _encode({"v": "sliceplane.v1", "rv": revision, "start": list(after)})
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_continue(token: str) -> tuple[int, tuple[str, str]]:
+    try:
+        data = _decode(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        ns, name = data["start"]
+        return int(data["rv"]), (str(ns), str(name))
+    except (ValueError, KeyError, TypeError, msgspec.DecodeError):
+        raise bad_request("continue key is not valid: the provided continue parameter could not be decoded") from None
 
 
 def _selected(obj: dict[str, Any], label_sel: Any, field_sel: Any) -> bool:
