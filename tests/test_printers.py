@@ -420,3 +420,36 @@ def test_event_rows(case: str, obj: dict[str, Any], cells: list[Any]) -> None:
     assert [c["name"] for c in t["columnDefinitions"] if c["priority"] == 0] == [
         "Last Seen", "Type", "Reason", "Object", "Message"]
     assert t["rows"][0]["cells"] == cells
+
+
+def _paths(obj: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix] if prefix else []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+@pytest.mark.parametrize(
+    "info, base",
+    [(registry.PODS, POD_ROWS[2][1]), (registry.PODS, POD_ROWS[9][1]), (registry.SERVICES, SERVICE_ROWS[4][1]),
+     (registry.ENDPOINTS, ENDPOINTS_ROWS[4][1]), (registry.ENDPOINT_SLICES, SLICE_ROWS[5][1]),
+     (registry.NODES, NODE_ROWS[0][1]), (registry.DEPLOYMENTS, DEPLOYMENT), (registry.EVENTS, EVENT_ROWS[0][1])],
+    ids=["pod", "pod-sidecar", "svc-lb", "endpoints", "slice", "node", "deployment", "event"],
+)
+def test_garbage_at_any_depth_still_prints(info: registry.ResourceInfo, base: dict[str, Any]) -> None:
+    """A stored object with wrong types anywhere still gets a full row (kubectl get must not fail)."""
+    import copy
+
+    width = len(table(info, [], NOW)["columnDefinitions"])
+    for path in _paths(base):
+        for value in (None, 7, "x", [1, None], {"a": [1]}, True):
+            bad = copy.deepcopy(base)
+            cur: Any = bad
+            for key in path[:-1]:
+                cur = cur[key]
+            cur[path[-1]] = copy.deepcopy(value)
+            assert len(table(info, [bad], NOW)["rows"][0]["cells"]) == width

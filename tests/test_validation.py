@@ -619,19 +619,36 @@ def test_validate_name(info: registry.ResourceInfo, name: str, expected: list[st
     assert [f"{c.field}: {c.message}" for c in validate_name(info, name)] == expected
 
 
-def test_wrong_types_never_raise() -> None:
-    """Garbage in every typed field gives causes, not exceptions."""
-    garbage: list[Any] = [None, 1, "x", [], {}, [1, "a", None], {"a": [1]}, True]
-    kinds = [(registry.ENDPOINT_SLICES, SLICE), (registry.SERVICES, SERVICE), (registry.PODS, POD),
-             (registry.DEPLOYMENTS, DEPLOYMENT), (registry.ENDPOINTS, ENDPOINTS), (registry.NODES, NODE),
-             (registry.NAMESPACES, NAMESPACE), (registry.LEASES, LEASE)]
-    for info, base in kinds:
-        for key in base:
-            for value in garbage:
-                validate(info, changed(base, **{key: value}), base)
-        for key in base.get("spec", {}):
-            for value in garbage:
-                validate(info, changed(base, **{f"spec__{key}": value}), base)
+def _paths(obj: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix] if prefix else []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+@pytest.mark.parametrize(
+    "info, base",
+    [(registry.ENDPOINT_SLICES, SLICE), (registry.SERVICES, SERVICE), (registry.PODS, POD),
+     (registry.DEPLOYMENTS, DEPLOYMENT), (registry.REPLICA_SETS, REPLICA_SET), (registry.ENDPOINTS, ENDPOINTS),
+     (registry.NODES, NODE), (registry.NAMESPACES, NAMESPACE), (registry.LEASES, LEASE)],
+    ids=lambda v: v.kind if isinstance(v, registry.ResourceInfo) else None,
+)
+def test_wrong_types_never_raise(info: registry.ResourceInfo, base: dict[str, Any]) -> None:
+    """Garbage at every depth of a valid object gives causes on create and update, never an exception."""
+    garbage: list[Any] = [None, 7, "x", [1, None], {"a": [1]}, True]
+    for path in _paths(base):
+        for value in garbage:
+            bad = copy.deepcopy(base)
+            cur: Any = bad
+            for key in path[:-1]:
+                cur = cur[key]
+            cur[path[-1]] = copy.deepcopy(value)
+            for causes in (validate(info, bad), validate(info, bad, base), validate(info, base, bad)):
+                assert all(c.type and c.message for c in causes)
 
 
 def test_causes_feed_invalid_error() -> None:

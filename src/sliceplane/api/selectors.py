@@ -338,7 +338,8 @@ def label_selector_from_spec(spec: dict[str, Any] | None) -> LabelSelector:
     reqs: list[Requirement] = []
     try:
         for k, v in match_labels.items():
-            reqs.append(_new_requirement(str(k), EQUALS, [v if isinstance(v, str) else str(v)]))
+            # a null value decodes as the empty string, as in Go
+            reqs.append(_new_requirement(str(k), EQUALS, ["" if v is None else v if isinstance(v, str) else str(v)]))
         for expr in expressions:
             if not isinstance(expr, dict):
                 raise _ParseError(f"invalid label selector requirement: {expr!r}")

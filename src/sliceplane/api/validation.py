@@ -1114,11 +1114,12 @@ def _validate_workload(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any] | Non
             ctx.add(invalid_value("spec.selector", _go_selector(sel), "field is immutable"))
 
 
-def _selector_key(sel: Any) -> Any:
+def _selector_key(sel: Any) -> str:
+    """A selector's identity for the immutability check: empty and absent parts are the same."""
     if not isinstance(sel, dict):
-        return sel
-    return (sorted((sel.get("matchLabels") or {}).items()), json.dumps(sel.get("matchExpressions") or [],
-                                                                       sort_keys=True))
+        return json.dumps(sel, default=str)
+    parts = {"matchLabels": sel.get("matchLabels") or None, "matchExpressions": sel.get("matchExpressions") or None}
+    return json.dumps(parts, sort_keys=True, default=str)
 
 
 def _int_or_percent(v: Any) -> tuple[int, bool] | None:
