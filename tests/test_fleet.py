@@ -194,6 +194,29 @@ async def test_pods_bound_running_ready_then_deleted_gracefully(client: RESTClie
     assert seen[victim][-2:] == [("Running", "False"), ("DELETED", "")], seen[victim]
 
 
+async def test_deleting_everything_frees_every_address(client: RESTClient) -> None:
+    async with Running(Fleet(client, 2, pod_ready_delay=0.1, max_grace_period=0.2, dual_stack=True)) as fleet:
+        for i in range(20):
+            await client.create(PODS, new_pod(f"d-{i}"))
+
+        async def ready20() -> bool:
+            items = await pods(client)
+            return len(items) == 20 and all(is_ready(p) for p in items)
+
+        await eventually(ready20)
+        assert fleet.addresses_in_use() == 40  # IPv4 and IPv6 for each
+        assert fleet.pods_per_node() == {"node-0": 10, "node-1": 10}
+        for i in range(20):
+            await client.delete(PODS, f"d-{i}", "default")
+
+        async def none_left() -> bool:
+            return not await pods(client) and fleet.addresses_in_use() == 0
+
+        await eventually(none_left)
+        assert fleet.pods_per_node() == {"node-0": 0, "node-1": 0}
+        assert fleet.stats["deletes"] == 20
+
+
 async def test_restart_reuses_nodes_and_addresses(client: RESTClient) -> None:
     async with Running(Fleet(client, 2, pod_ready_delay=0)):
         for i in range(6):

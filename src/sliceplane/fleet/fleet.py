@@ -166,6 +166,14 @@ class Fleet:
     def ready(self) -> bool:
         return self._ready.is_set()
 
+    def addresses_in_use(self) -> int:
+        """Pod addresses currently allocated across the fleet's nodes (all families)."""
+        return sum(len(ipam.used) for hn in self.nodes.values() for ipam in hn.ipam)
+
+    def pods_per_node(self) -> dict[str, int]:
+        """The scheduler's view: pods the fleet counts on each of its nodes."""
+        return {name: self._pods_per_node.get(name, 0) for name in self._node_order}
+
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         self._done = loop.create_future()
