@@ -619,6 +619,7 @@ IP_FAMILIES = ("IPv4", "IPv6")
 IP_FAMILY_POLICIES = ("PreferDualStack", "RequireDualStack", "SingleStack")
 TRAFFIC_DISTRIBUTIONS = ("PreferClose",)
 NODE_PORT_RANGE = (30000, 32767)
+MAX_CLIENT_IP_AFFINITY_SECONDS = 86400
 
 
 def _validate_port_num_or_name(ctx: _Ctx, value: Any, path: str) -> None:
@@ -712,6 +713,16 @@ def _validate_service(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any] | None
         ctx.add(required("spec.sessionAffinity"))
     elif affinity is not None and affinity not in SESSION_AFFINITIES:
         ctx.add(not_supported("spec.sessionAffinity", affinity, list(SESSION_AFFINITIES)))
+    affinity_config = spec.get("sessionAffinityConfig")
+    if affinity == "None" and affinity_config is not None:
+        ctx.add(forbidden("spec.sessionAffinityConfig", "must not be set when session affinity is None"))
+    elif affinity == "ClientIP" and isinstance(affinity_config, dict):
+        tpath = "spec.sessionAffinityConfig.clientIP.timeoutSeconds"
+        timeout = ctx.int(ctx.dict(affinity_config, "clientIP", "spec.sessionAffinityConfig.clientIP"),
+                          "timeoutSeconds", tpath)
+        if timeout is not None and not 0 < timeout <= MAX_CLIENT_IP_AFFINITY_SECONDS:
+            ctx.add(invalid_value(tpath, timeout,
+                                  f"must be greater than 0 and less than {MAX_CLIENT_IP_AFFINITY_SECONDS}"))
 
     if svc_type != "ExternalName":
         _validate_cluster_ips(ctx, cluster_ip, cluster_ips, spec)
