@@ -363,7 +363,8 @@ def _entry_key(d: Mapping[str, Any]) -> str:
 
 def _ep_text(e: Mapping[str, Any]) -> str:
     return (f"{e.get('address')}:{e.get('port')} ready={e.get('ready')} serving={e.get('serving')} "
-            f"terminating={e.get('terminating')} node={e.get('nodeName')} zone={e.get('zone')}")
+            f"terminating={e.get('terminating')} node={e.get('nodeName')} zone={e.get('zone')}"
+            + (f" hints={','.join(e['zoneHints'])}" if e.get("zoneHints") else ""))
 
 
 def diff_tables(expected: Iterable[Mapping[str, Any]], actual: Iterable[Mapping[str, Any]]) -> list[str]:
