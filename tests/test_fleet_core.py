@@ -29,6 +29,7 @@ from sliceplane.fleet.lifecycle import (
     plan_pod,
     pod_transition,
     pod_transitions,
+    ready_time,
     termination_deadline,
 )
 from sliceplane.fleet.objects import (
@@ -174,6 +175,23 @@ def test_observe(obj: dict, state: PodState) -> None:
 )
 def test_termination_deadline(obj: dict, max_grace: float | None, deadline: float) -> None:
     assert termination_deadline(obj, max_grace, T0 + 100) == deadline
+
+
+@pytest.mark.parametrize(
+    ("started_at", "delay", "ready_at"),
+    [
+        (T0 + 0.2, 0.5, T0 + 1.0),
+        (T0 + 0.6, 0.5, T0 + 1.1),
+        (T0, 2.0, T0 + 2.0),
+        (T0 + 0.9, 0.0, T0 + 0.9),
+        (T0 + 0.999, 0.001, T0 + 1.0),
+    ],
+    ids=["pushed-to-next-second", "already-next-second", "long-delay", "no-delay", "edge"],
+)
+def test_ready_time(started_at: float, delay: float, ready_at: float) -> None:
+    assert ready_time(started_at, delay) == pytest.approx(ready_at)
+    if delay > 0:
+        assert rfc3339(ready_time(started_at, delay)) != rfc3339(started_at)
 
 
 A = Action

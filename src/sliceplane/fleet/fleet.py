@@ -46,6 +46,7 @@ from sliceplane.fleet.lifecycle import (
     observe,
     plan_pod,
     pod_transitions,
+    ready_time,
     termination_deadline,
     wants_default_scheduler,
 )
@@ -465,7 +466,7 @@ class Fleet:
             now = time.time()
             deleting = pod is not None and bool((pod.get("metadata") or {}).get("deletionTimestamp"))
             finish_at = termination_deadline(pod, self.max_grace_period, now) if deleting and pod else None
-            ready_at = (tr.started_at if tr.started_at is not None else now) + self.pod_ready_delay
+            ready_at = ready_time(tr.started_at if tr.started_at is not None else now, self.pod_ready_delay)
             plan = plan_pod(tr.state, pod, now, ready_at=ready_at, finish_at=finish_at)
             if plan.action == Action.NOTHING:
                 if tr.state == PodState.GONE and pod is None:

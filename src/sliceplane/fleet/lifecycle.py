@@ -14,6 +14,7 @@ Pod states:  PENDING ─BIND→ SCHEDULED ─START→ RUNNING ─BECOME_READY→
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -160,6 +161,20 @@ def termination_deadline(pod: Obj, max_grace_period: float | None, now: float) -
     except ValueError:
         return now + wait
     return requested_at + max(0.0, wait)
+
+
+def ready_time(started_at: float, delay: float) -> float:
+    """When a pod started at `started_at` turns Ready.
+
+    After `delay`, but never within the same second as its not-ready status: condition times
+    have second resolution, and a Ready transition stamped with the same second as the
+    previous one is invisible to whoever orders changes by them (the EndpointSlice
+    controller's last-change-trigger-time, for one). With no delay there is no not-ready
+    status at all, so nothing to separate.
+    """
+    if delay <= 0:
+        return started_at
+    return max(started_at + delay, math.floor(started_at) + 1.0)
 
 
 # --- deciding --------------------------------------------------------------------------------
