@@ -350,3 +350,32 @@ async def test_stop_before_caches_sync_ends_run(make: Callable[[RESTClient], Any
         await asyncio.wait_for(task, 10)
     finally:
         await c.close()
+
+
+async def test_service_status_writes_cost_no_resync_but_label_changes_propagate(client: RESTClient,
+                                                                               running: Running) -> None:
+    ctl = running.start(EndpointSliceController(client))
+    await client.create(SERVICES, service(type="LoadBalancer"))
+    for i in range(2):
+        await make_pod(client, f"p{i}", f"10.244.5.{i + 2}")
+
+    async def two() -> bool:
+        return len(endpoint_view(await slices_of(client, "web"))) == 2
+
+    await eventually(two)
+    await ctl.wait_idle()
+    full, writes = ctl.stats["full"], ctl.writes
+    await client.patch(SERVICES, "web", {"status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.7"}]}}},
+                       namespace=NS, subresource="status")
+    await asyncio.sleep(0.2)
+    await ctl.wait_idle()
+    assert (ctl.stats["full"], ctl.writes) == (full, writes)
+
+    await client.patch(SERVICES, "web", {"metadata": {"labels": {"tier": "back"}}}, namespace=NS)
+
+    async def relabelled() -> bool:
+        return all(s["metadata"]["labels"].get("tier") == "back" for s in await slices_of(client, "web"))
+
+    await eventually(relabelled)
+    await ctl.wait_idle()
+    assert ctl.stats["full"] == full + 1

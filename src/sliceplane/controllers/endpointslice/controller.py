@@ -95,6 +95,13 @@ def _by_namespace(obj: Obj) -> list[str]:
     return [namespace_of(obj)]
 
 
+def _service_shape(svc: Obj) -> tuple[Any, ...]:
+    """What of a Service its slices depend on: identity, spec, labels, annotations, deletion."""
+    meta = svc.get("metadata") or {}
+    return (meta.get("uid"), svc.get("spec"), meta.get("labels"), meta.get("annotations"),
+            meta.get("deletionTimestamp"))
+
+
 async def wait_synced_or_stopped(informers: Iterable[Any], stopped: asyncio.Event) -> bool:
     """Wait for every informer's first list; False if stopped before that."""
     synced = asyncio.ensure_future(asyncio.gather(*(i.wait_synced() for i in informers)))
@@ -141,7 +148,7 @@ class EndpointSliceController:
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopped = asyncio.Event()
 
-        self.services.add_handlers(self._on_service, lambda old, new: self._on_service(new), self._on_service_delete)
+        self.services.add_handlers(self._on_service, self._on_service_update, self._on_service_delete)
         self.pods.add_handlers(self._on_pod_add, self._on_pod_update, self._on_pod_delete)
         self.slices.add_handlers(self._on_slice, self._on_slice_update, self._on_slice_delete)
         self.nodes.add_handlers(self._on_node_add, None, None)
@@ -203,6 +210,11 @@ class EndpointSliceController:
         key = key_of(svc)
         self._full.add(key)
         self.queue.add(key)
+
+    def _on_service_update(self, old: Obj, new: Obj) -> None:
+        # Status-only writes (load balancer ingress, ...) change no endpoint: no O(P) resync.
+        if _service_shape(old) != _service_shape(new):
+            self._on_service(new)
 
     def _on_service_delete(self, svc: Obj) -> None:
         self.queue.add(key_of(svc))
