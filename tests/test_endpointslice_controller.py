@@ -186,6 +186,7 @@ async def test_slices_and_endpoints_follow_pods(client: RESTClient, running: Run
     assert ctl.stats["incremental"] > 0, "pod changes should be synced incrementally"
     assert all(len(s["endpoints"]) <= 2 for s in await slices_of(client, "web"))
     assert REGISTRY.get_sample_value("endpoint_slice_controller_changes_total", {"operation": "create"}) >= 3
+    await legacy.wait_idle()
     assert legacy.stats["create"] == 1
 
 
