@@ -1,4 +1,9 @@
-"""Conformance suite for the store backends: every test runs on memory and on sqlite."""
+"""Conformance suite for the store backends: every test runs on memory, sqlite and (when installed) etcd.
+
+etcd runs as one 1-member cluster per module; each test starts by deleting every key, so it sees
+an empty keyspace but not revision 0. Tests therefore write revisions as `b + n`, where `b` is the
+store's revision when the test starts (0 on memory and sqlite).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from etcd_cluster import EtcdCluster, etcd_binary, requires_etcd
 from sliceplane.store import (
     CompactedError,
     KeyExistsError,
@@ -32,15 +38,44 @@ StoreFactory = Callable[..., Awaitable[Store]]
 # Memory knobs mapped to their sqlite counterparts, so one test can ask for "a small history".
 _MEMORY_ONLY = {"history_capacity"}
 _SQLITE_ONLY = {"ring_capacity", "compact_interval", "compact_retain"}
+_ETCD_KNOBS = {"compact_interval", "compact_retain"}
 
 
-@pytest.fixture(params=["memory", "sqlite"], ids=["memory", "sqlite"])
+@pytest.fixture(scope="module")
+def etcd_cluster() -> Any:
+    if etcd_binary() is None:
+        pytest.skip("etcd is not installed")
+    with EtcdCluster(1) as cluster:
+        yield cluster
+
+
+async def wipe_etcd(cluster: EtcdCluster) -> None:
+    """Delete every key (one revision), so a test starts on an empty keyspace."""
+    import aetcd
+
+    host, port = cluster.endpoints[0].rsplit(":", 1)
+    async with aetcd.Client(host, int(port), timeout=10) as client:
+        await client.delete_range(b"\0", b"\0")
+
+
+@pytest.fixture(
+    params=["memory", "sqlite", pytest.param("etcd", marks=requires_etcd)], ids=["memory", "sqlite", "etcd"]
+)
 async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StoreFactory]:
     opened: list[Store] = []
+    cluster: EtcdCluster | None = None
+    if request.param == "etcd":
+        cluster = request.getfixturevalue("etcd_cluster")
+        await wipe_etcd(cluster)
 
     async def factory(**kwargs: Any) -> Store:
         if request.param == "memory":
             store: Store = MemoryStore(**{k: v for k, v in kwargs.items() if k not in _SQLITE_ONLY})
+        elif cluster is not None:
+            from sliceplane.store.etcd import EtcdStore
+
+            kwargs.setdefault("compact_interval", None)
+            store = EtcdStore(cluster.endpoints, **{k: v for k, v in kwargs.items() if k in _ETCD_KNOBS})
         else:
             kwargs.setdefault("compact_interval", None)
             store = SQLiteStore(
@@ -73,21 +108,22 @@ def summary(events: list[WatchEvent]) -> list[tuple[str, str, bytes, int]]:
 
 
 async def test_write_lifecycle_revisions(store: Store) -> None:
+    b = await store.current_revision()
     a1 = await store.create("/r/a", b"a1")
     b1 = await store.create("/r/b", b"b1")
     a2 = await store.update("/r/a", b"a2", a1.mod_revision)
     deleted = await store.delete("/r/b", b1.mod_revision)
 
-    assert a1 == KeyValue("/r/a", b"a1", 1, 1)
-    assert b1 == KeyValue("/r/b", b"b1", 2, 2)
-    assert a2 == KeyValue("/r/a", b"a2", 1, 3)
-    assert deleted == WatchEvent("DELETE", KeyValue("/r/b", b"b1", 2, 4), b1, 4)
+    assert a1 == KeyValue("/r/a", b"a1", b + 1, b + 1)
+    assert b1 == KeyValue("/r/b", b"b1", b + 2, b + 2)
+    assert a2 == KeyValue("/r/a", b"a2", b + 1, b + 3)
+    assert deleted == WatchEvent("DELETE", KeyValue("/r/b", b"b1", b + 2, b + 4), b1, b + 4)
     assert await store.get("/r/a") == a2
     assert await store.get("/r/b") is None
-    assert await store.current_revision() == 4
+    assert await store.current_revision() == b + 4
 
     b2 = await store.create("/r/b", b"b2")
-    assert b2 == KeyValue("/r/b", b"b2", 5, 5)
+    assert b2 == KeyValue("/r/b", b"b2", b + 5, b + 5)
 
 
 @pytest.mark.parametrize(
@@ -140,6 +176,7 @@ async def test_concurrent_updates_of_one_key_exactly_one_wins(store: Store) -> N
 
 
 async def test_range_by_prefix_with_read_revision(store: Store) -> None:
+    b = await store.current_revision()
     for key in ["/reg/pods/ns/b", "/reg/pods/ns/a", "/reg/pods/ns2/a", "/reg/podsx/ns/a", "/reg/svc/ns/a"]:
         await store.create(key, key.encode())
     gone = await store.create("/reg/pods/ns/c", b"c")
@@ -150,59 +187,63 @@ async def test_range_by_prefix_with_read_revision(store: Store) -> None:
 
     assert [kv.key for kv in kvs] == ["/reg/pods/ns/a", "/reg/pods/ns/b", "/reg/pods/ns2/a"]
     assert [kv.value for kv in kvs] == [b"/reg/pods/ns/a", b"/reg/pods/ns/b", b"/reg/pods/ns2/a"]
-    assert revision == 7 == await store.current_revision()
+    assert revision == b + 7 == await store.current_revision()
     assert len(everything) == 5
 
 
 async def test_watch_replays_from_old_revision_then_follows(store: Store) -> None:
+    b = await store.current_revision()
     a = await store.create("/w/a", b"1")
     await store.create("/other/x", b"x")
     a = await store.update("/w/a", b"2", a.mod_revision)
     await store.create("/w/b", b"3")
 
-    watch = store.watch("/w/", 2)
-    replayed = await collect(watch, 4)
+    watch = store.watch("/w/", b + 2)
+    replayed = await collect(watch, b + 4)
     a = await store.update("/w/a", b"4", a.mod_revision)
     await store.create("/other/y", b"y")
     deleted = await store.delete("/w/a", a.mod_revision)
     followed = await collect(watch, deleted.revision)
 
-    assert summary(replayed) == [("PUT", "/w/a", b"2", 3), ("PUT", "/w/b", b"3", 4)]
-    assert replayed[0].prev_kv == KeyValue("/w/a", b"1", 1, 1)
+    assert summary(replayed) == [("PUT", "/w/a", b"2", b + 3), ("PUT", "/w/b", b"3", b + 4)]
+    assert replayed[0].prev_kv == KeyValue("/w/a", b"1", b + 1, b + 1)
     assert replayed[1].prev_kv is None
-    assert summary(followed) == [("PUT", "/w/a", b"4", 5), ("DELETE", "/w/a", b"4", 7)]
-    assert followed[1].prev_kv == KeyValue("/w/a", b"4", 1, 5)
+    assert summary(followed) == [("PUT", "/w/a", b"4", b + 5), ("DELETE", "/w/a", b"4", b + 7)]
+    assert followed[1].prev_kv == KeyValue("/w/a", b"4", b + 1, b + 5)
 
 
 async def test_watch_from_future_revision_waits_for_it(store: Store) -> None:
+    b = await store.current_revision()
     await store.create("/f/a", b"1")
-    watch = store.watch("/f/", 3)
+    watch = store.watch("/f/", b + 3)
     await store.create("/f/b", b"2")
     await store.create("/f/c", b"3")
 
-    assert summary(await collect(watch, 3)) == [("PUT", "/f/c", b"3", 3)]
+    assert summary(await collect(watch, b + 3)) == [("PUT", "/f/c", b"3", b + 3)]
 
 
 async def test_watch_from_compacted_revision_raises(store: Store) -> None:
+    b = await store.current_revision()
     a = await store.create("/p/a", b"1")
     for i in range(2, 6):
         a = await store.update("/p/a", str(i).encode(), a.mod_revision)
-    await store.compact(4)
+    await store.compact(b + 4)
 
     with pytest.raises(CompactedError) as info:
-        await anext(store.watch("/p/", 3))
-    replay = await collect(store.watch("/p/", 4), 5)
+        await anext(store.watch("/p/", b + 3))
+    replay = await collect(store.watch("/p/", b + 4), b + 5)
 
-    assert (info.value.requested, info.value.compacted) == (3, 4)
-    assert store.compacted_revision == 4
-    assert summary(replay) == [("PUT", "/p/a", b"4", 4), ("PUT", "/p/a", b"5", 5)]
-    assert replay[0].prev_kv == KeyValue("/p/a", b"3", 1, 3)
+    assert (info.value.requested, info.value.compacted) == (b + 3, b + 4)
+    assert store.compacted_revision == b + 4
+    assert summary(replay) == [("PUT", "/p/a", b"4", b + 4), ("PUT", "/p/a", b"5", b + 5)]
+    assert replay[0].prev_kv == KeyValue("/p/a", b"3", b + 1, b + 3)
     assert await store.get("/p/a") == a
 
 
 async def test_compaction_keeps_state_and_history_after_it(make_store: StoreFactory) -> None:
     # A small ring, so the sqlite replay below comes from the log, not from memory.
     store = await make_store(ring_capacity=2)
+    r = await store.current_revision()
     a = await store.create("/p/a", b"a1")
     b = await store.create("/p/b", b"b1")
     gone = await store.create("/p/gone", b"g")
@@ -210,59 +251,64 @@ async def test_compaction_keeps_state_and_history_after_it(make_store: StoreFact
     b = await store.update("/p/b", b"b2", b.mod_revision)
     recreated = await store.create("/p/gone", b"g2")
     a = await store.update("/p/a", b"a2", a.mod_revision)
-    await store.compact(6)
+    await store.compact(r + 6)
 
     kvs, _ = await store.range("/p/")
-    replay = await collect(store.watch("/p/", 6), 7)
+    replay = await collect(store.watch("/p/", r + 6), r + 7)
 
     assert kvs == [a, b, recreated]
-    assert summary(replay) == [("PUT", "/p/gone", b"g2", 6), ("PUT", "/p/a", b"a2", 7)]
+    assert summary(replay) == [("PUT", "/p/gone", b"g2", r + 6), ("PUT", "/p/a", b"a2", r + 7)]
     assert replay[0].prev_kv is None
-    assert replay[1].prev_kv == KeyValue("/p/a", b"a1", 1, 1)
-    assert await store.compact(3) is None  # older than the compacted revision: nothing to do
-    assert store.compacted_revision == 6
+    assert replay[1].prev_kv == KeyValue("/p/a", b"a1", r + 1, r + 1)
+    assert await store.compact(r + 3) is None  # older than the compacted revision: nothing to do
+    assert store.compacted_revision == r + 6
 
 
 async def test_concurrent_writers_get_distinct_increasing_revisions(store: Store) -> None:
+    b = await store.current_revision()
+
     async def writer(w: int) -> list[int]:
         return [(await store.create(f"/cw/{w}/{i}", b"v")).mod_revision for i in range(25)]
 
     per_writer = await asyncio.gather(*(writer(w) for w in range(40)))
 
-    assert sorted(r for revs in per_writer for r in revs) == list(range(1, 1001))
+    assert sorted(r for revs in per_writer for r in revs) == list(range(b + 1, b + 1001))
     assert all(revs == sorted(revs) for revs in per_writer)
     kvs, revision = await store.range("/cw/")
-    assert (len(kvs), revision) == (1000, 1000)
+    assert (len(kvs), revision) == (1000, b + 1000)
 
 
 async def test_watch_sees_every_concurrent_write_in_order(store: Store) -> None:
-    watch = store.watch("/", 1)
+    b = await store.current_revision()
+    watch = store.watch("/", b + 1)
     await asyncio.gather(*(store.create(f"/cw/{i}", b"v") for i in range(300)))
 
-    events = await collect(watch, 300)
+    events = await collect(watch, b + 300)
 
-    assert [e.revision for e in events] == list(range(1, 301))
+    assert [e.revision for e in events] == list(range(b + 1, b + 301))
 
 
 async def test_watch_long_replay_from_history(make_store: StoreFactory) -> None:
     store = await make_store(ring_capacity=8, history_capacity=5000)
+    b = await store.current_revision()
     kvs = await asyncio.gather(
         *(store.create(f"/h/{i:05d}" if i % 2 else f"/skip/{i}", b"v") for i in range(2500))
     )
-    expected = sorted(kv.mod_revision for kv in kvs if kv.key.startswith("/h/") and kv.mod_revision >= 3)
+    expected = sorted(kv.mod_revision for kv in kvs if kv.key.startswith("/h/") and kv.mod_revision >= b + 3)
 
-    watch = store.watch("/h/", 3)
+    watch = store.watch("/h/", b + 3)
     replay = await collect(watch, expected[-1])
     await store.create("/h/live", b"live")
-    live = await collect(watch, 2501)
+    live = await collect(watch, b + 2501)
 
     assert [e.revision for e in replay] == expected
     assert len(expected) >= 1248
-    assert summary(live) == [("PUT", "/h/live", b"live", 2501)]
+    assert summary(live) == [("PUT", "/h/live", b"live", b + 2501)]
 
 
 async def test_watch_replay_racing_writers_has_no_gaps_or_repeats(make_store: StoreFactory) -> None:
     store = await make_store(ring_capacity=16)
+    b = await store.current_revision()
     await asyncio.gather(*(store.create(f"/race/old{i}", b"v") for i in range(1500)))
 
     async def write_more() -> None:
@@ -272,10 +318,10 @@ async def test_watch_replay_racing_writers_has_no_gaps_or_repeats(make_store: St
                 await asyncio.sleep(0)
 
     writer = asyncio.create_task(write_more())
-    events = await collect(store.watch("/race/", 1), 2000)
+    events = await collect(store.watch("/race/", b + 1), b + 2000)
     await writer
 
-    assert [e.revision for e in events] == list(range(1, 2001))
+    assert [e.revision for e in events] == list(range(b + 1, b + 2001))
 
 
 async def test_memory_history_falls_out_as_compaction() -> None:
@@ -291,7 +337,11 @@ async def test_memory_history_falls_out_as_compaction() -> None:
     assert [e.revision for e in await collect(store.watch("/m/", 4), 6)] == [4, 5, 6]
 
 
-async def test_slow_watcher_overflows_without_stalling_writers(make_store: StoreFactory) -> None:
+async def test_slow_watcher_overflows_without_stalling_writers(
+    make_store: StoreFactory, request: pytest.FixtureRequest
+) -> None:
+    if request.node.callspec.params["make_store"] == "etcd":
+        pytest.skip("etcd buffers slow watchers on the server (its own victim list); no client-side limit")
     store = await make_store(watch_queue_limit=10)
     slow = store.watch("/s/", 1)
     fast = store.watch("/s/", 1)
@@ -313,10 +363,10 @@ async def test_slow_watcher_overflows_without_stalling_writers(make_store: Store
 
 
 async def test_closing_a_watch_unsubscribes(store: Store) -> None:
-    await store.create("/x/a", b"1")
-    closed = store.watch("/x/", 1)
+    a = await store.create("/x/a", b"1")
+    closed = store.watch("/x/", a.mod_revision)
     await anext(closed)
-    async for _batch in store.watch("/x/", 1):
+    async for _batch in store.watch("/x/", a.mod_revision):
         break
     gc.collect()
     assert store.watcher_count == 1  # type: ignore[attr-defined]
@@ -330,8 +380,9 @@ async def test_closing_a_watch_unsubscribes(store: Store) -> None:
 
 async def test_closing_the_store_ends_watches(make_store: StoreFactory) -> None:
     store = await make_store()
+    b = await store.current_revision()
     await store.create("/x/a", b"1")
-    watch = store.watch("/x/", 2)
+    watch = store.watch("/x/", b + 2)
     pending = asyncio.ensure_future(anext(watch))
     await asyncio.sleep(0)
 
@@ -344,10 +395,11 @@ async def test_closing_the_store_ends_watches(make_store: StoreFactory) -> None:
 
 
 async def test_compact_to_future_revision_is_refused(store: Store) -> None:
+    b, before = await store.current_revision(), store.compacted_revision
     await store.create("/a", b"1")
     with pytest.raises(Exception, match="future revision"):
-        await store.compact(5)
-    assert store.compacted_revision == 0
+        await store.compact(b + 5)
+    assert store.compacted_revision == before
 
 
 # ---- the shared core, as values ----
