@@ -120,40 +120,63 @@ def _compare_times(t1: float | None, t2: float | None, uid1: str, uid2: str, now
     return -1 if diff < 0 else 1
 
 
-def _compare_for_deletion(a: tuple[Obj, int], b: tuple[Obj, int], now: float) -> int:
+@dataclass(frozen=True, slots=True)
+class _DeletionFacts:
+    """What the deletion order compares, read once per pod instead of once per comparison."""
+
+    unassigned: bool
+    phase: int
+    ready: bool
+    cost: int
+    rank: int
+    ready_time: float | None
+    restarts: int
+    created: float | None
+    uid: str
+
+
+def _facts(pod: Obj, rank: int) -> _DeletionFacts:
+    ready = is_pod_ready(pod)
+    return _DeletionFacts(
+        unassigned=not (pod.get("spec") or {}).get("nodeName"),
+        phase=_PHASE_ORDER.get(pod_phase(pod), 0),
+        ready=ready,
+        cost=_deletion_cost(pod),
+        rank=rank,
+        ready_time=pod_ready_time(pod) if ready else None,
+        restarts=_max_restarts(pod),
+        created=creation_time(pod),
+        uid=uid_of(pod),
+    )
+
+
+def _compare_for_deletion(a: _DeletionFacts, b: _DeletionFacts, now: float) -> int:
     """Kubernetes' ActivePodsWithRanks order: the pod to delete first sorts first."""
-    pa, ra = a
-    pb, rb = b
-    na = (pa.get("spec") or {}).get("nodeName") or ""
-    nb = (pb.get("spec") or {}).get("nodeName") or ""
     # 1. unassigned before assigned
-    if na != nb and (not na or not nb):
-        return -1 if not na else 1
+    if a.unassigned != b.unassigned:
+        return -1 if a.unassigned else 1
     # 2. pending before unknown before running
-    oa, ob = _PHASE_ORDER.get(pod_phase(pa), 0), _PHASE_ORDER.get(pod_phase(pb), 0)
-    if oa != ob:
-        return -1 if oa < ob else 1
+    if a.phase != b.phase:
+        return -1 if a.phase < b.phase else 1
     # 3. not ready before ready
-    if is_pod_ready(pa) != is_pod_ready(pb):
-        return -1 if not is_pod_ready(pa) else 1
+    if a.ready != b.ready:
+        return -1 if not a.ready else 1
     # 4. lower pod-deletion-cost first
-    ca, cb = _deletion_cost(pa), _deletion_cost(pb)
-    if ca != cb:
-        return -1 if ca < cb else 1
+    if a.cost != b.cost:
+        return -1 if a.cost < b.cost else 1
     # 5. pods doubled up on a node (higher rank) first
-    if ra != rb:
-        return -1 if ra > rb else 1
+    if a.rank != b.rank:
+        return -1 if a.rank > b.rank else 1
     # 6. ready for less time first
-    if is_pod_ready(pa) and is_pod_ready(pb):
-        c = _compare_times(pod_ready_time(pa), pod_ready_time(pb), uid_of(pa), uid_of(pb), now)
+    if a.ready and b.ready:
+        c = _compare_times(a.ready_time, b.ready_time, a.uid, b.uid, now)
         if c:
             return c
     # 7. more container restarts first
-    xa, xb = _max_restarts(pa), _max_restarts(pb)
-    if xa != xb:
-        return -1 if xa > xb else 1
+    if a.restarts != b.restarts:
+        return -1 if a.restarts > b.restarts else 1
     # 8. newer first
-    return _compare_times(creation_time(pa), creation_time(pb), uid_of(pa), uid_of(pb), now)
+    return _compare_times(a.created, b.created, a.uid, b.uid, now)
 
 
 def deletion_order(pods: Sequence[Obj], related_pods: Iterable[Obj], now: float) -> list[Obj]:
@@ -167,9 +190,9 @@ def deletion_order(pods: Sequence[Obj], related_pods: Iterable[Obj], now: float)
         if is_pod_active(p):
             node = (p.get("spec") or {}).get("nodeName") or ""
             on_node[node] = on_node.get(node, 0) + 1
-    ranked = [(p, on_node.get((p.get("spec") or {}).get("nodeName") or "", 0)) for p in pods]
-    ranked.sort(key=functools.cmp_to_key(lambda a, b: _compare_for_deletion(a, b, now)))
-    return [p for p, _ in ranked]
+    ranked = [(_facts(p, on_node.get((p.get("spec") or {}).get("nodeName") or "", 0)), p) for p in pods]
+    ranked.sort(key=functools.cmp_to_key(lambda a, b: _compare_for_deletion(a[0], b[0], now)))
+    return [p for _, p in ranked]
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +215,8 @@ def plan_replicas(
         return ReplicaPlan(create=min(-diff, burst))
     if diff > 0:
         n = min(diff, burst)
+        if n >= len(active_pods):
+            return ReplicaPlan(delete=list(active_pods))
         return ReplicaPlan(delete=deletion_order(active_pods, related_pods, now)[:n])
     return ReplicaPlan()
 
