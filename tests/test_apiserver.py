@@ -672,3 +672,18 @@ async def test_list_pages_with_limit_and_continue(api: Client) -> None:
     assert second["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
     status, out = await api.req("GET", PODS, params={"limit": "2", "continue": "garbage"})
     assert (status, out["reason"]) == (400, "BadRequest")
+
+
+META = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+
+
+async def test_partial_object_metadata(api: Client) -> None:
+    await api.ok("POST", PODS, pod("meta", {"a": "b"}))
+    lst = await api.ok("GET", PODS, headers={"Accept": META})
+    assert lst["kind"] == "PartialObjectMetadataList" and lst["metadata"]["resourceVersion"]
+    assert lst["items"][0]["kind"] == "PartialObjectMetadata" and "spec" not in lst["items"][0]
+    assert lst["items"][0]["metadata"]["labels"] == {"a": "b"}
+    one = await api.ok("GET", f"{PODS}/meta", headers={"Accept": META})
+    assert one["kind"] == "PartialObjectMetadata" and one["metadata"]["name"] == "meta"
+    events = await api.watch(PODS, 1, headers={"Accept": META})
+    assert events[0]["object"]["kind"] == "PartialObjectMetadata"

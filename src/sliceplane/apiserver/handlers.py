@@ -34,6 +34,7 @@ from sliceplane.api.errors import (
     bad_request,
     conflict,
     forbidden_error,
+    internal,
     invalid,
     invalid_value,
     method_not_allowed,
@@ -131,6 +132,22 @@ class TableEncoding:
         if self.version != "v1":
             table = {**table, "apiVersion": f"meta.k8s.io/{self.version}"}
         return _encode(table)
+
+
+def partial_metadata(obj: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata") or {}}
+
+
+class MetadataEncoding:
+    """Watch events as PartialObjectMetadata (metadata-only informers)."""
+
+    key = "metadata"
+
+    def encode(self, info: ResourceInfo, obj: dict[str, Any]) -> bytes:
+        return _encode(partial_metadata(obj))
+
+
+METADATA_ENCODING = MetadataEncoding()
 
 
 class ResourceHandlers:
@@ -234,6 +251,8 @@ class ResourceHandlers:
 
     def respond_object(self, info: ResourceInfo, obj: dict[str, Any], accept: Accept, q: Any,
                        status: int = 200) -> web.Response:
+        if accept.metadata_only:
+            return self.respond(partial_metadata(obj), accept, status=status)
         if accept.table and optional_module("printers") is not None:
             return self.respond(self.table(info, [obj], accept, q, None), accept, status=status)
         return self.respond(obj, accept, status=status)
@@ -736,6 +755,9 @@ class ResourceHandlers:
             table = self.table(info, [co.obj for co in items], accept, q, rv)
             table.setdefault("metadata", {}).update(list_meta)
             return self.respond(table, accept)
+        if accept.metadata_only:
+            return self.respond({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
+                                 "metadata": list_meta, "items": [partial_metadata(co.obj) for co in items]}, accept)
         head = _encode({"kind": info.list_kind, "apiVersion": info.api_version, "metadata": list_meta})
         body = head[:-1] + b',"items":[' + b",".join(co.json() for co in items) + b"]}"
         return self.respond(None, accept, body=body)
@@ -748,7 +770,9 @@ class ResourceHandlers:
         rv_text = q.get("resourceVersion") or ""
         rv = _parse_rv(rv_text) if rv_text and rv_text != "0" else None
         encoding: Encoding = JSON_ENCODING
-        if accept.table and optional_module("printers") is not None:
+        if accept.metadata_only:
+            encoding = METADATA_ENCODING
+        elif accept.table and optional_module("printers") is not None:
             include = q.get("includeObject") or "Metadata"
             encoding = TableEncoding(include, accept.table_version)
         timeout_s = _int_param(q, "timeoutSeconds") if q.get("timeoutSeconds") else None
@@ -794,6 +818,13 @@ class ResourceHandlers:
                 await resp.write(data)
                 events_sent.inc(len(chunk))
                 bytes_sent.inc(len(data))
+        except (ConnectionError, asyncio.CancelledError):
+            raise
+        except Exception as e:
+            # Headers are sent: the failure can only be reported inside the stream.
+            log.exception("watch of %s failed", info.qualified)
+            with contextlib.suppress(Exception):
+                await resp.write(b'{"type":"ERROR","object":' + _encode(internal(str(e)).to_status()) + b"}\n")
         finally:
             expiry.cancel()
             for h in probe:

@@ -80,13 +80,14 @@ class Accept:
     table: bool = False
     table_version: str = "v1"  # meta.k8s.io version of the Table the client named
     yaml: bool = False
+    metadata_only: bool = False  # PartialObjectMetadata(List), as metadata-only clients ask
 
 
 def parse_accept(header: str | None) -> Accept:
     """Pick the first acceptable media range: a meta.k8s.io Table, JSON, or YAML.
 
     kubectl asks for `application/json;as=Table;v=v1;g=meta.k8s.io,application/json`; the
-    official client for `application/json`. Protobuf is never chosen when JSON is also acceptable.
+    official client for `application/json`; metadata-only clients for PartialObjectMetadata. Protobuf is never chosen when JSON is also acceptable.
     """
     if not header:
         return Accept()
@@ -106,6 +107,8 @@ def parse_accept(header: str | None) -> Accept:
                 saw_unacceptable = True
                 continue
             if wants in ("PartialObjectMetadata", "PartialObjectMetadataList"):
+                if params.get("g") == "meta.k8s.io" and params.get("v") == "v1":
+                    return Accept(metadata_only=True)
                 saw_unacceptable = True
                 continue
             return Accept()
