@@ -54,6 +54,10 @@ MAX_RETRIES = 15
 # slices, so that bursts of such changes (or the initial list) batch into one sync.
 SLICE_CHANGE_MIN_DELAY = 1.0
 
+# A full plan for a Service with at least this many pods runs in a worker thread, so a large
+# Service's O(P) plan does not stall the event loop (and with it every watch stream).
+FULL_PLAN_IN_THREAD = 2000
+
 SYNCS = PromCounter("endpoint_slice_controller_syncs", "EndpointSlice controller syncs, by result and path",
                     ["result", "path"])
 CHANGES = PromCounter("endpoint_slice_controller_changes", "EndpointSlice writes by the controller, by operation",
@@ -348,7 +352,13 @@ class EndpointSliceController:
             if plan is None:
                 pods = [p for p in self.pods.by_index("namespace", ns) if podutil.service_selects(svc, p)]
                 trigger = self.trigger_times.observe_all(svc, pods)
-                plan = reconcile(svc, pods, self._nodes, list(state), self.max_endpoints_per_slice, trigger)
+                args = (svc, pods, self._nodes, list(state), self.max_endpoints_per_slice, trigger)
+                if len(pods) >= FULL_PLAN_IN_THREAD:
+                    # Inputs are snapshots of immutable values (and a read-only node lookup), so
+                    # planning off the loop is safe; the loop keeps draining watch streams.
+                    plan = await asyncio.to_thread(reconcile, *args)
+                else:
+                    plan = reconcile(*args)
             await self._apply(key, svc, plan)
         except BaseException:
             # Whatever was half done, the next sync starts from the informer's view, fully.
