@@ -286,7 +286,9 @@ async def test_foreign_changes_are_repaired_and_deleted_services_cleaned(client:
 
 
 async def test_dual_stack_service(client: RESTClient, running: Running) -> None:
-    running.start(EndpointSliceController(client))
+    ctl = EndpointSliceController(client)
+    ctl.full_plan_in_thread = 1  # exercise the off-loop planning used for large Services
+    running.start(ctl)
     await client.create(SERVICES, service(ipFamilyPolicy="RequireDualStack", ipFamilies=["IPv4", "IPv6"]))
     await make_pod(client, "p0", ["10.244.3.2", "fd00:10:244::2"])
     await make_pod(client, "p1", ["10.244.3.3"])

@@ -148,6 +148,7 @@ class EndpointSliceController:
         self._planned_uid: dict[str, str] = {}  # service key -> uid of the Service we last planned
         self._waiting_for_node: dict[str, set[str]] = {}  # node name -> service keys that lacked it
         self._busy = 0  # keys being synced right now
+        self.full_plan_in_thread = FULL_PLAN_IN_THREAD
         self.stats: Counter[str] = Counter()  # syncs, full/incremental, stale, errors, create/update/delete
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopped = asyncio.Event()
@@ -353,7 +354,7 @@ class EndpointSliceController:
                 pods = [p for p in self.pods.by_index("namespace", ns) if podutil.service_selects(svc, p)]
                 trigger = self.trigger_times.observe_all(svc, pods)
                 args = (svc, pods, self._nodes, list(state), self.max_endpoints_per_slice, trigger)
-                if len(pods) >= FULL_PLAN_IN_THREAD:
+                if len(pods) >= self.full_plan_in_thread:
                     # Inputs are snapshots of immutable values (and a read-only node lookup), so
                     # planning off the loop is safe; the loop keeps draining watch streams.
                     plan = await asyncio.to_thread(reconcile, *args)
