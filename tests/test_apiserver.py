@@ -687,3 +687,12 @@ async def test_partial_object_metadata(api: Client) -> None:
     assert one["kind"] == "PartialObjectMetadata" and one["metadata"]["name"] == "meta"
     events = await api.watch(PODS, 1, headers={"Accept": META})
     assert events[0]["object"]["kind"] == "PartialObjectMetadata"
+
+
+async def test_cluster_ip_is_immutable(api: Client) -> None:
+    s = await api.ok("POST", SVC, service("imm"))
+    s["spec"]["clusterIP"] = "10.96.0.99"
+    s["spec"]["clusterIPs"] = ["10.96.0.99"]
+    status, out = await api.req("PUT", f"{SVC}/imm", s)
+    assert (status, out["reason"]) == (422, "Invalid")
+    assert "spec.clusterIPs" in out["message"] or "spec.clusterIP" in out["message"]
