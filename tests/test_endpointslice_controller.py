@@ -303,7 +303,9 @@ async def test_dual_stack_service(client: RESTClient, running: Running) -> None:
 
 
 async def test_endpoints_truncated_over_capacity_and_restored(client: RESTClient, running: Running) -> None:
-    legacy = running.start(EndpointsController(client, max_addresses=3))
+    legacy = EndpointsController(client, max_addresses=3)
+    legacy.plan_in_thread = 1  # exercise the off-loop planning used for large Services
+    running.start(legacy)
     await client.create(SERVICES, service())
     for i in range(5):
         await make_pod(client, f"p{i}", f"10.244.4.{i + 2}", ready=i != 0)

@@ -344,6 +344,7 @@ class EndpointsController:
         self.trigger_times = TriggerTimeTracker()
         self._written_rv: dict[str, int] = {}  # key -> resourceVersion of our last write
         self._busy = 0  # keys being synced right now
+        self.plan_in_thread = 2000  # Services with at least this many pods are planned off the loop
         self.stats: Counter[str] = Counter()
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopped = asyncio.Event()
@@ -483,7 +484,12 @@ class EndpointsController:
             raise StaleEndpointsError(f"endpoints informer cache is out of date for {key}")
         pods = [p for p in self.pods.by_index("namespace", ns) if podutil.service_selects(svc, p)]
         trigger = self.trigger_times.observe_all(svc, pods)
-        obj = desired_endpoints(svc, pods, current, trigger_time=trigger, max_addresses=self.max_addresses)
+        if len(pods) >= self.plan_in_thread:
+            # O(P) on every change is this design's cost; keep the loop reading watches meanwhile.
+            obj = await asyncio.to_thread(desired_endpoints, svc, pods, current, trigger_time=trigger,
+                                          max_addresses=self.max_addresses)
+        else:
+            obj = desired_endpoints(svc, pods, current, trigger_time=trigger, max_addresses=self.max_addresses)
         self.stats["syncs"] += 1
         if obj is None:
             return
