@@ -696,3 +696,13 @@ async def test_cluster_ip_is_immutable(api: Client) -> None:
     status, out = await api.req("PUT", f"{SVC}/imm", s)
     assert (status, out["reason"]) == (422, "Invalid")
     assert "spec.clusterIPs" in out["message"] or "spec.clusterIP" in out["message"]
+
+
+async def test_put_creates_leases_but_not_pods(api: Client) -> None:
+    path = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
+    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "node-1"},
+             "spec": {"holderIdentity": "node-1", "leaseDurationSeconds": 40}}
+    status, out = await api.req("PUT", f"{path}/node-1", lease)
+    assert status == 201 and out["spec"]["holderIdentity"] == "node-1"
+    status, _ = await api.req("PUT", f"{PODS}/nope", pod("nope"))
+    assert status == 404

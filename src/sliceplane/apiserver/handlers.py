@@ -401,7 +401,8 @@ class ResourceHandlers:
                 if allow_create:
                     body = mutate({})
                     objects.check_identity(info, body, namespace, name)
-                    body = {**body, "metadata": {**(body.get("metadata") or {}), "name": name}}
+                    md = {k: v for k, v in (body.get("metadata") or {}).items() if k != "resourceVersion"}
+                    body = {**body, "metadata": {**md, "name": name}}
                     return await self.create(info, namespace, body, ctx), True
                 raise not_found(info.plural, name, info.group)
             old = with_rv(_decode(kv.value), kv.mod_revision)
