@@ -545,3 +545,26 @@ async def test_recreated_deployment_adopts_orphaned_replicaset(plane: Plane) -> 
 
     await eventually(plane, adopted)
     assert {p["metadata"]["name"] for p in await active_pods(c)} == pod_names
+
+
+async def test_gc_started_late_keeps_owned_and_collects_orphaned_dependents(plane: Plane) -> None:
+    c = plane.client
+    assert c is not None
+    await plane.stop_controller("garbagecollector")
+    owners = {}
+    for name in ("alive", "doomed"):
+        owners[name] = await c.create(CONFIG_MAPS, {"metadata": {"name": name, "namespace": "default"}})
+        ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": name, "uid": owners[name]["metadata"]["uid"]}
+        await c.create(SERVICES, {"metadata": {"name": f"svc-{name}", "namespace": "default", "ownerReferences": [ref]},
+                                  "spec": {"ports": [{"port": 80}]}})
+    await c.delete(CONFIG_MAPS, "doomed", "default")
+    plane.start_controller("garbagecollector")
+
+    async def collected() -> bool:
+        names = {s["metadata"]["name"] for s in (await c.list(SERVICES, "default"))["items"]}
+        return "svc-doomed" not in names
+
+    await eventually(plane, collected)
+    await asyncio.wait_for(plane.controllers["garbagecollector"].wait_idle(), 10)
+    names = {s["metadata"]["name"] for s in (await c.list(SERVICES, "default"))["items"]}
+    assert "svc-alive" in names

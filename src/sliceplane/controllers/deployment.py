@@ -49,6 +49,7 @@ from sliceplane.controllers.workload_util import (
     run_workers,
     selector_is_empty,
     selector_matches,
+    synced_or_stopped,
     wait_idle,
     with_owner_ref,
     without_owner_refs,
@@ -937,6 +938,7 @@ class DeploymentController:
         self.queue = WorkQueue("deployment")
         self._tasks: list[asyncio.Task[Any]] = []
         self._busy = Busy()
+        self._stopped = asyncio.Event()
         # Our own writes by key (`ns/name` of Deployments, `rs:ns/name` of ReplicaSets), and the
         # ReplicaSets each Deployment wrote: a sync waits until the caches have caught up.
         self.tracker = WriteTracker()
@@ -946,14 +948,17 @@ class DeploymentController:
         self.pod_informer.add_handlers(lambda pod: None, lambda old, new: None, self._on_pod_delete)
 
     async def run(self, workers: int | None = None) -> None:
+        if self._stopped.is_set():
+            return
         self._tasks = [
             asyncio.create_task(self.d_informer.run(), name="deployment-informer-deployments"),
             asyncio.create_task(self.rs_informer.run(), name="deployment-informer-replicasets"),
             asyncio.create_task(self.pod_informer.run(), name="deployment-informer-pods"),
         ]
         try:
-            await asyncio.gather(self.d_informer.wait_synced(), self.rs_informer.wait_synced(),
-                                 self.pod_informer.wait_synced())
+            if not await synced_or_stopped([self.d_informer.wait_synced(), self.rs_informer.wait_synced(),
+                                           self.pod_informer.wait_synced()], self._stopped):
+                return
             await run_workers(self.queue, self.sync, workers or self.workers, log, self._busy)
         finally:
             await self._cancel_tasks()
@@ -964,6 +969,7 @@ class DeploymentController:
         await wait_idle([self.queue], self._busy, lambda: all(i.has_synced for i in informers))
 
     async def stop(self) -> None:
+        self._stopped.set()
         self.queue.shutdown()
         await self._cancel_tasks()
 

@@ -28,6 +28,7 @@ from sliceplane.controllers.workload_util import (
     Busy,
     mutate,
     run_workers,
+    synced_or_stopped,
     wait_idle,
     without_finalizer,
     without_owner_refs,
@@ -158,6 +159,7 @@ class GarbageCollector:
         self.orphan_queue = WorkQueue("gc-attempt-to-orphan")
         self._tasks: list[asyncio.Task[Any]] = []
         self._busy = Busy()
+        self._stopped = asyncio.Event()
         for info, inf in self.informers.items():
             inf.add_handlers(
                 lambda obj, info=info: self._observe(info, obj),
@@ -166,10 +168,13 @@ class GarbageCollector:
             )
 
     async def run(self, workers: int | None = None) -> None:
+        if self._stopped.is_set():
+            return
         self._tasks = [asyncio.create_task(inf.run(), name=f"gc-informer-{info.plural}")
                        for info, inf in self.informers.items()]
         try:
-            await asyncio.gather(*(inf.wait_synced() for inf in self.informers.values()))
+            if not await synced_or_stopped([inf.wait_synced() for inf in self.informers.values()], self._stopped):
+                return
             n = workers or self.workers
             await asyncio.gather(
                 run_workers(self.delete_queue, self._attempt_to_delete, n, log, self._busy),
@@ -184,6 +189,7 @@ class GarbageCollector:
                         lambda: all(i.has_synced for i in self.informers.values()))
 
     async def stop(self) -> None:
+        self._stopped.set()
         self.delete_queue.shutdown()
         self.orphan_queue.shutdown()
         await self._cancel_tasks()

@@ -20,7 +20,7 @@ from typing import Any
 
 from sliceplane.api.meta import metadata, name_of, parse_time, rfc3339, uid_of
 from sliceplane.api.registry import NAMESPACES, RESOURCES, ResourceInfo
-from sliceplane.controllers.workload_util import Busy, run_workers, wait_idle
+from sliceplane.controllers.workload_util import Busy, run_workers, synced_or_stopped, wait_idle
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +123,7 @@ class NamespaceController:
         self.queue = WorkQueue("namespace")
         self._tasks: list[asyncio.Task[Any]] = []
         self._busy = Busy()
+        self._stopped = asyncio.Event()
         self.informer.add_handlers(self._enqueue, lambda old, new: self._enqueue(new), lambda ns: None)
 
     def _enqueue(self, ns: Obj) -> None:
@@ -130,9 +131,12 @@ class NamespaceController:
             self.queue.add(name_of(ns))
 
     async def run(self, workers: int | None = None) -> None:
+        if self._stopped.is_set():
+            return
         self._tasks = [asyncio.create_task(self.informer.run(), name="namespace-informer")]
         try:
-            await self.informer.wait_synced()
+            if not await synced_or_stopped([self.informer.wait_synced()], self._stopped):
+                return
             await run_workers(self.queue, self.sync, workers or self.workers, log, self._busy)
         finally:
             await self._cancel_tasks()
@@ -143,6 +147,7 @@ class NamespaceController:
         await wait_idle([self.queue], self._busy, lambda: all(i.has_synced for i in informers))
 
     async def stop(self) -> None:
+        self._stopped.set()
         self.queue.shutdown()
         await self._cancel_tasks()
 

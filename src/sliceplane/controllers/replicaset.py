@@ -47,6 +47,7 @@ from sliceplane.controllers.workload_util import (
     pod_ready_time,
     run_workers,
     selector_matches,
+    synced_or_stopped,
     wait_idle,
     with_owner_ref,
     without_owner_refs,
@@ -389,17 +390,22 @@ class ReplicaSetController:
         self.expectations = Expectations()
         self._tasks: list[asyncio.Task[Any]] = []
         self._busy = Busy()
+        self._stopped = asyncio.Event()
         self.tracker = WriteTracker()  # our status writes, by RS key
         self.rs_informer.add_handlers(self._on_rs_add, self._on_rs_update, self._on_rs_delete)
         self.pod_informer.add_handlers(self._on_pod_add, self._on_pod_update, self._on_pod_delete)
 
     async def run(self, workers: int | None = None) -> None:
+        if self._stopped.is_set():
+            return
         self._tasks = [
             asyncio.create_task(self.rs_informer.run(), name="rs-informer-replicasets"),
             asyncio.create_task(self.pod_informer.run(), name="rs-informer-pods"),
         ]
         try:
-            await asyncio.gather(self.rs_informer.wait_synced(), self.pod_informer.wait_synced())
+            if not await synced_or_stopped([self.rs_informer.wait_synced(), self.pod_informer.wait_synced()],
+                                         self._stopped):
+                return
             await run_workers(self.queue, self.sync, workers or self.workers, log, self._busy)
         finally:
             await self._cancel_tasks()
@@ -410,6 +416,7 @@ class ReplicaSetController:
         await wait_idle([self.queue], self._busy, lambda: all(i.has_synced for i in informers))
 
     async def stop(self) -> None:
+        self._stopped.set()
         self.queue.shutdown()
         await self._cancel_tasks()
 

@@ -318,3 +318,20 @@ class WriteTracker:
 
     def forget(self, key: str) -> None:
         self._written.pop(key, None)
+
+
+async def synced_or_stopped(waits: list[Any], stopped: Any) -> bool:
+    """Wait for the caches to sync; False when `stopped` (an asyncio.Event) is set first."""
+    import asyncio
+
+    synced = asyncio.ensure_future(asyncio.gather(*waits))
+    halt = asyncio.ensure_future(stopped.wait())
+    try:
+        await asyncio.wait({synced, halt}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for f in (synced, halt):
+            if not f.done():
+                f.cancel()
+    if synced.done() and not synced.cancelled() and synced.exception() is not None:
+        raise synced.exception()  # type: ignore[misc]
+    return not stopped.is_set()
