@@ -25,6 +25,7 @@ _STATUS_ON_CREATE: dict[str, Obj] = {
     "services": {"loadBalancer": {}},
     "deployments": {},
     "replicasets": {"replicas": 0},
+    "namespaces": {"phase": "Active"},
 }
 
 NAME_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
