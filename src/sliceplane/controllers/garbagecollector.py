@@ -259,16 +259,23 @@ class GarbageCollector:
         if is_deleting_dependents(node.obj):
             await self._process_deleting_dependents(node)
             return
-        refs = owner_refs(node.obj)
-        if not refs or metadata(node.obj).get("deletionTimestamp"):
+        if not owner_refs(node.obj) or metadata(node.obj).get("deletionTimestamp"):
             return
-        states: dict[str, OwnerState] = {}
-        for ref in refs:
-            state = await self._owner_state(node, ref)
-            if state is None:
-                continue
-            states[ref["uid"]] = state
-        action = plan_attempt_to_delete(node.obj, states, bool(self.dependents.get(uid)))
+        action = await self._plan_for(node, node.obj)
+        if action.kind == "none":
+            return
+        # Act only on the latest copy: our informer may not yet show that the dependent was
+        # released or re-owned (Kubernetes re-reads the item too).
+        try:
+            latest = await self.client.get(node.info, name_of(node.obj), node.namespace)
+        except Exception as e:
+            if getattr(e, "code", None) == 404:
+                return
+            raise
+        if uid_of(latest) != uid:
+            return
+        if owner_refs(latest) != owner_refs(node.obj) or metadata(latest).get("deletionTimestamp"):
+            action = await self._plan_for(node, latest)
         if action.kind == "remove_refs":
             drop = set(action.uids)
             await mutate(
@@ -277,6 +284,14 @@ class GarbageCollector:
             )
         elif action.kind == "delete":
             await self._delete(node, action.policy)
+
+    async def _plan_for(self, node: _Node, item: Obj) -> GCAction:
+        states: dict[str, OwnerState] = {}
+        for ref in owner_refs(item):
+            state = await self._owner_state(node, ref)
+            if state is not None:
+                states[ref["uid"]] = state
+        return plan_attempt_to_delete(item, states, bool(self.dependents.get(node.uid)))
 
     async def _owner_state(self, node: _Node, ref: Obj) -> OwnerState | None:
         """The owner's state from the graph, or from a live GET when the graph has not seen it."""
