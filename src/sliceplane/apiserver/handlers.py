@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import copy
 import importlib
 import logging
 import random
@@ -406,7 +405,7 @@ class ResourceHandlers:
                     return await self.create(info, namespace, body, ctx), True
                 raise not_found(info.plural, name, info.group)
             old = with_rv(_decode(kv.value), kv.mod_revision)
-            body = mutate(copy.deepcopy(old))
+            body = mutate(with_rv(_decode(kv.value), kv.mod_revision))  # a fresh copy for the caller
             if not isinstance(body, dict):
                 raise bad_request("the body of the request must be a JSON object")
             objects.check_identity(info, body, namespace, name)
@@ -650,7 +649,7 @@ class ResourceHandlers:
         base = objects.plan_delete(registry.NAMESPACES, ns, grace_period=0, propagation=propagation, now=now)
         if base.remove and not spec_finalizers:
             return base
-        updated = copy.deepcopy(ns)
+        updated = objects.clone(ns)
         new_md = updated.setdefault("metadata", {})
         if base.updated is not None:
             new_md.update(base.updated.get("metadata") or {})

@@ -5,9 +5,10 @@ Values in, values out; time and generated values arrive as arguments. The handle
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from sliceplane.api import registry
 from sliceplane.api.errors import bad_request, conflict
@@ -15,6 +16,14 @@ from sliceplane.api.meta import rfc3339
 from sliceplane.api.registry import ResourceInfo
 
 Obj = dict[str, Any]
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+
+
+def clone(obj: Any) -> Any:
+    """A deep copy of a JSON value; a msgspec round trip is several times faster than copy.deepcopy."""
+    return _decode(_encode(obj))
 
 # Kinds whose metadata.generation the server tracks (as Kubernetes' strategies for them do).
 GENERATION_TRACKED = frozenset({"deployments", "replicasets", "endpointslices"})
@@ -79,7 +88,7 @@ def prepare_create(info: ResourceInfo, obj: Obj, *, namespace: str | None, name:
     out = {"apiVersion": out["apiVersion"], "kind": out["kind"], "metadata": _key_order(md),
            **{k: v for k, v in out.items() if k not in ("apiVersion", "kind", "metadata")}}
     if info.plural in _STATUS_ON_CREATE:
-        out["status"] = copy.deepcopy(_STATUS_ON_CREATE[info.plural])
+        out["status"] = clone(_STATUS_ON_CREATE[info.plural])
     return out
 
 
@@ -103,7 +112,7 @@ def prepare_update(info: ResourceInfo, new: Obj, old: Obj, *, subresource: str |
     writes keep everything but status; Namespace `finalize` changes only spec.finalizers.
     """
     if subresource == "status":
-        out = copy.deepcopy(old)
+        out = clone(old)
         if "status" in new:
             out["status"] = new["status"]
         else:
@@ -111,11 +120,11 @@ def prepare_update(info: ResourceInfo, new: Obj, old: Obj, *, subresource: str |
         return out
     if subresource == "binding":
         # The server built `new` itself from the stored pod (see bind_pod): take it whole.
-        out = copy.deepcopy(new)
+        out = clone(new)
         out.get("metadata", {}).pop("resourceVersion", None)
         return out
     if subresource == "finalize":
-        out = copy.deepcopy(old)
+        out = clone(old)
         finalizers = (new.get("spec") or {}).get("finalizers")
         out.setdefault("spec", {})
         if finalizers:
@@ -282,7 +291,7 @@ def to_scale(info: ResourceInfo, obj: Obj, selector_text: str) -> Obj:
 
 def apply_scale(obj: Obj, scale: Obj) -> Obj:
     replicas = (scale.get("spec") or {}).get("replicas", 0)
-    out = copy.deepcopy(obj)
+    out = clone(obj)
     out.setdefault("spec", {})["replicas"] = replicas
     return out
 
@@ -290,7 +299,7 @@ def apply_scale(obj: Obj, scale: Obj) -> Obj:
 def bind_pod(pod: Obj, binding: Obj, now: float) -> Obj:
     """The pod after a Binding: spec.nodeName set and a PodScheduled condition."""
     node = (binding.get("target") or {}).get("name", "")
-    out = copy.deepcopy(pod)
+    out = clone(pod)
     out.setdefault("spec", {})["nodeName"] = node
     status = out.setdefault("status", {})
     conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
