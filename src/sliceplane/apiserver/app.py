@@ -103,6 +103,11 @@ def _status_response(e: StatusError) -> web.Response:
     return web.Response(body=_encode(e.to_status()), status=e.code, content_type="application/json")
 
 
+_REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
+            406: "NotAcceptable", 409: "Conflict", 413: "RequestEntityTooLarge", 415: "UnsupportedMediaType",
+            429: "TooManyRequests", 503: "ServiceUnavailable", 504: "Timeout"}
+
+
 @web.middleware
 async def _errors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     """Every failure becomes a metav1.Status body; every request is counted."""
@@ -116,8 +121,10 @@ async def _errors_middleware(request: web.Request, handler: Any) -> web.StreamRe
     except StoreError as e:
         log.exception("store error on %s %s", request.method, request.path)
         resp = _status_response(internal(str(e)))
-    except web.HTTPException:
-        raise
+    except web.HTTPException as e:
+        # aiohttp's own refusals (oversized or malformed requests) still answer with a Status.
+        reason = _REASONS.get(e.status, "InternalError" if e.status >= 500 else "BadRequest")
+        resp = _status_response(StatusError(e.status, reason, e.text or e.reason))
     except (asyncio.CancelledError, ConnectionResetError):
         raise
     except Exception as e:
