@@ -12,6 +12,7 @@ put it on a real disk (the benchmark does).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -150,6 +151,35 @@ class EtcdCluster:
                 return
             if time.monotonic() > deadline:
                 raise TimeoutError("etcd cluster not healthy:\n" + "\n".join(self.log_tail(i) for i in live))
+            time.sleep(0.05)
+
+    def status(self, i: int) -> dict[str, object]:
+        """Member i's maintenance status (etcd's JSON gateway): member id, leader id, revision..."""
+        req = urllib.request.Request(
+            f"http://{self.members[i].endpoint}/v3/maintenance/status", data=b"{}", method="POST"
+        )
+        with urllib.request.urlopen(req, timeout=2) as resp:
+            return dict(json.load(resp))
+
+    def leader_index(self, timeout: float = 10.0) -> int:
+        """The index of the member the live members agree is the leader."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ids: dict[str, int] = {}
+            leaders: set[str] = set()
+            for i, m in enumerate(self.members):
+                if not m.alive:
+                    continue
+                try:
+                    st = self.status(i)
+                except OSError:
+                    continue
+                ids[str(st["header"]["member_id"])] = i  # type: ignore[index]
+                leaders.add(str(st.get("leader", "0")))
+            if len(leaders) == 1 and (leader := leaders.pop()) in ids:
+                return ids[leader]
+            if time.monotonic() > deadline:
+                raise TimeoutError("etcd members do not agree on a leader")
             time.sleep(0.05)
 
     def kill(self, i: int) -> None:

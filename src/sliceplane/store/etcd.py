@@ -158,7 +158,9 @@ class EtcdStore(Store):
 
     `compact_interval` seconds apart, compacts to keep the last `compact_retain` revisions (None:
     never; etcd's own --auto-compaction may do it instead). `request_timeout` bounds how long a
-    call keeps trying members before StoreUnavailableError.
+    call keeps trying members before StoreUnavailableError; one attempt waits `attempt_timeout` at
+    most, since a proposal that reached a leader just before it died is never answered (etcd
+    times it out only after 5 s + 2 election timeouts), and re-sending is safe.
     """
 
     def __init__(
@@ -168,6 +170,7 @@ class EtcdStore(Store):
         compact_interval: float | None = 300,
         compact_retain: int = 10_000,
         request_timeout: float = 10.0,
+        attempt_timeout: float = 2.0,
     ) -> None:
         self._targets = [parse_endpoint(e) for e in endpoints]
         if not self._targets:
@@ -177,6 +180,7 @@ class EtcdStore(Store):
         self.compact_interval = compact_interval
         self.compact_retain = compact_retain
         self.request_timeout = request_timeout
+        self.attempt_timeout = attempt_timeout
         self._endpoints: list[_Endpoint] = []
         self._active = 0
         self._compacted = 0
@@ -258,7 +262,7 @@ class EtcdStore(Store):
             try:
                 stub = getattr(endpoint, service)
                 response = await getattr(stub, method)(
-                    request, timeout=max(0.05, remaining), metadata=_REQUIRE_LEADER
+                    request, timeout=max(0.05, min(remaining, self.attempt_timeout)), metadata=_REQUIRE_LEADER
                 )
                 return response, maybe_sent
             except grpc.aio.AioRpcError as e:

@@ -1,0 +1,307 @@
+"""The etcd backend against real clusters: member crashes, oversize values, compaction, no quorum.
+
+The backend-neutral behaviour is in test_store.py (its "etcd" parameter); this file holds what only
+a distributed store has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import grpc
+import pytest
+
+from etcd_cluster import EtcdCluster, etcd_binary, free_port, requires_etcd
+from sliceplane.store import (
+    CompactedError,
+    KeyValue,
+    StoreError,
+    StoreUnavailableError,
+    ValueTooLargeError,
+    WatchEvent,
+    open_store,
+)
+from sliceplane.store.etcd import EtcdStore, classify, parse_endpoint, prefix_range
+
+pytestmark = [requires_etcd, pytest.mark.timeout(120)]
+
+
+@pytest.fixture(scope="module")
+def cluster3() -> Iterator[EtcdCluster]:
+    if etcd_binary() is None:
+        pytest.skip("etcd is not installed")
+    with EtcdCluster(3) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def healthy3(cluster3: EtcdCluster) -> Iterator[EtcdCluster]:
+    """The 3-member cluster, with every member running again after the test."""
+    cluster3.wait_healthy()
+    yield cluster3
+    for i, member in enumerate(cluster3.members):
+        if not member.alive:
+            cluster3.restart(i)
+
+
+@pytest.fixture
+def cluster1() -> Iterator[EtcdCluster]:
+    with EtcdCluster(1) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+async def opened() -> AsyncIterator[list[EtcdStore]]:
+    """Stores to close after the test (opened with `await start(...)`)."""
+    stores: list[EtcdStore] = []
+    yield stores
+    for store in stores:
+        await store.close()
+
+
+async def start(opened: list[EtcdStore], endpoints: list[str], **kwargs: Any) -> EtcdStore:
+    kwargs.setdefault("compact_interval", None)
+    store = EtcdStore(endpoints, **kwargs)
+    await store.start()
+    opened.append(store)
+    return store
+
+
+async def collect(watch: AsyncIterator[list[WatchEvent]], until_revision: int) -> list[WatchEvent]:
+    events: list[WatchEvent] = []
+    while not events or events[-1].revision < until_revision:
+        events.extend(await asyncio.wait_for(anext(watch), 30))
+    return events
+
+
+# ---- crashes in a 3-member cluster ----
+
+
+@pytest.mark.parametrize("victim", ["endpoint-in-use", "leader"], ids=["endpoint-in-use", "leader"])
+async def test_kill_a_member_during_a_write_storm_loses_no_acknowledged_write(
+    healthy3: EtcdCluster, opened: list[EtcdStore], victim: str
+) -> None:
+    store = await start(opened, healthy3.endpoints, request_timeout=15)
+    base = await store.current_revision()
+    kill_at = 300
+    acked: dict[str, KeyValue] = {}  # key -> the last acknowledged version
+    revisions: list[int] = []
+    failures: list[BaseException] = []
+    killed = asyncio.Event()
+    victim_index = 0 if victim == "endpoint-in-use" else healthy3.leader_index()
+
+    async def writer(w: int) -> None:
+        for i in range(40):
+            key = f"/storm/{victim}/{w}/{i}"
+            try:
+                kv = await store.create(key, f"v-{w}-{i}".encode() * 30)
+                acked[key] = kv
+                revisions.append(kv.mod_revision)
+                if i % 3 == 0:
+                    kv = await store.update(key, f"u-{w}-{i}".encode(), kv.mod_revision)
+                    acked[key] = kv
+                    revisions.append(kv.mod_revision)
+            except StoreError as e:
+                failures.append(e)
+            if len(revisions) >= kill_at and not killed.is_set():
+                killed.set()
+                healthy3.kill(victim_index)
+
+    await asyncio.gather(*(writer(w) for w in range(32)))
+
+    assert failures == []
+    assert killed.is_set()
+    kvs, read_revision = await store.range(f"/storm/{victim}/")
+    assert {kv.key: kv for kv in kvs} == acked
+    assert sorted(revisions) == list(range(base + 1, base + 1 + len(revisions)))
+    assert read_revision == base + len(revisions)
+    if victim == "endpoint-in-use":
+        assert store.failovers >= 1
+
+    # The history agrees with the acknowledgements, and the killed member catches up after a restart.
+    events = await collect(store.watch(f"/storm/{victim}/", base + 1), read_revision)
+    assert [e.revision for e in events] == sorted(revisions)
+    healthy3.restart(victim_index)
+    only_victim = await start(opened, [healthy3.endpoints[victim_index]])
+    assert await only_victim.range(f"/storm/{victim}/") == (kvs, read_revision)
+
+
+async def test_watch_resumes_on_another_member_without_loss_or_repeats(
+    healthy3: EtcdCluster, opened: list[EtcdStore]
+) -> None:
+    # The watcher talks to member 0 first; the writer only to the others, so it never waits on the kill.
+    watcher = await start(opened, healthy3.endpoints, request_timeout=15)
+    writer = await start(opened, healthy3.endpoints[1:], request_timeout=15)
+    base = await writer.current_revision()
+    watch = watcher.watch("/resume/", base + 1)
+    written: list[tuple[int, str]] = []
+    seen: list[WatchEvent] = []
+
+    async def write(n: int) -> None:
+        for _ in range(n):
+            key = f"/resume/{len(written)}"
+            written.append(((await writer.create(key, b"v")).mod_revision, key))
+
+    await write(50)
+    seen += await collect(watch, written[-1][0])
+    healthy3.kill(0)
+    await write(100)
+    seen += await collect(watch, written[-1][0])
+
+    assert [(e.revision, e.kv.key) for e in seen] == written
+    assert [r for r, _ in written] == list(range(base + 1, base + 151))
+    assert watcher.failovers >= 1
+
+
+# ---- limits and errors ----
+
+
+@pytest.mark.parametrize(
+    "size", [1_600_000, 3 * 1024 * 1024], ids=["over-etcd-request-limit", "over-grpc-message-limit"]
+)
+async def test_oversize_value_is_value_too_large(cluster1: EtcdCluster, opened: list[EtcdStore], size: int) -> None:
+    store = await start(opened, cluster1.endpoints)
+    kv = await store.create("/big/ok", b"x" * 1_000_000)
+    before = await store.current_revision()
+
+    with pytest.raises(ValueTooLargeError):
+        await store.create("/big/new", b"x" * size)
+    with pytest.raises(ValueTooLargeError):
+        await store.update("/big/ok", b"y" * size, kv.mod_revision)
+
+    assert await store.current_revision() == before
+    assert await store.get("/big/new") is None
+    assert await store.get("/big/ok") == kv
+
+
+async def test_no_member_answering_is_store_unavailable() -> None:
+    store = EtcdStore([f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"], request_timeout=0.5)
+    with pytest.raises(StoreUnavailableError, match="no etcd member answered"):
+        await store.start()
+    await store.close()
+
+
+async def test_losing_the_only_member_fails_reads_writes_and_watches(
+    cluster1: EtcdCluster, opened: list[EtcdStore]
+) -> None:
+    store = await start(opened, cluster1.endpoints, request_timeout=0.5)
+    kv = await store.create("/gone/a", b"1")
+    watch = store.watch("/gone/", kv.mod_revision)
+    assert [e.kv for e in await anext(watch)] == [kv]
+    cluster1.kill(0)
+
+    with pytest.raises(StoreUnavailableError):
+        await store.create("/gone/b", b"2")
+    with pytest.raises(StoreUnavailableError):
+        await store.get("/gone/a")
+    with pytest.raises(StoreUnavailableError):
+        await anext(watch)
+
+
+# ---- compaction ----
+
+
+async def test_compacted_revision_survives_a_restart_and_other_writers_compaction(
+    cluster1: EtcdCluster, opened: list[EtcdStore]
+) -> None:
+    first = await start(opened, cluster1.endpoints)
+    other = await start(opened, cluster1.endpoints)
+    kv = await first.create("/c/a", b"0")
+    for i in range(1, 10):
+        kv = await first.update("/c/a", str(i).encode(), kv.mod_revision)
+    await first.compact(kv.mod_revision - 3)
+
+    restarted = await start(opened, cluster1.endpoints)
+    with pytest.raises(CompactedError) as from_other:
+        await anext(other.watch("/c/", kv.mod_revision - 5))  # `other` only learns it from etcd's answer
+
+    assert first.compacted_revision == restarted.compacted_revision == kv.mod_revision - 3
+    assert (from_other.value.requested, from_other.value.compacted) == (kv.mod_revision - 5, kv.mod_revision - 3)
+    assert other.compacted_revision == kv.mod_revision - 3
+    replay = await collect(restarted.watch("/c/", kv.mod_revision - 3), kv.mod_revision)
+    assert [e.kv.value for e in replay] == [b"6", b"7", b"8", b"9"]
+    assert replay[0].prev_kv is not None and replay[0].prev_kv.value == b"5"
+
+
+async def test_periodic_compaction_keeps_the_retained_revisions(cluster1: EtcdCluster, opened: list[EtcdStore]) -> None:
+    store = await start(opened, cluster1.endpoints, compact_interval=0.02, compact_retain=5)
+    for i in range(20):
+        last = await store.create(f"/p/{i}", b"v")
+    for _ in range(500):
+        if store.compacted_revision >= last.mod_revision - 4:
+            break
+        await asyncio.sleep(0.01)
+
+    assert store.compacted_revision == last.mod_revision - 4
+    replay = await collect(store.watch("/p/", last.mod_revision - 4), last.mod_revision)
+    assert [e.revision for e in replay] == list(range(last.mod_revision - 4, last.mod_revision + 1))
+
+
+async def test_open_store_url_with_several_endpoints(healthy3: EtcdCluster) -> None:
+    store = open_store(healthy3.url)
+    await store.start()
+    try:
+        kv = await store.create("/url/a", b"v")
+        got = await store.get("/url/a")
+    finally:
+        await store.close()
+    assert isinstance(store, EtcdStore)
+    assert store.endpoints == healthy3.endpoints
+    assert got == kv
+
+
+# ---- pure helpers ----
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "target"),
+    [("127.0.0.1:2379", "127.0.0.1:2379"), ("http://h:1/", "h:1"), (" localhost:2379 ", "localhost:2379")],
+    ids=["host-port", "http-url", "spaces"],
+)
+def test_parse_endpoint(endpoint: str, target: str) -> None:
+    assert parse_endpoint(endpoint) == target
+
+
+@pytest.mark.parametrize("endpoint", ["https://h:1", "h", ""], ids=["tls", "no-port", "empty"])
+def test_parse_endpoint_refuses(endpoint: str) -> None:
+    with pytest.raises(ValueError):
+        parse_endpoint(endpoint)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "expected"),
+    [
+        ("", (b"\0", b"\0")),
+        ("/registry/", (b"/registry/", b"/registry0")),
+        ("a\xff", (b"a\xc3\xbf", b"a\xc3\xc0")),
+        ("\U0010ffff", (b"\xf4\x8f\xbf\xbf", b"\xf4\x8f\xbf\xc0")),
+    ],
+    ids=["everything", "slash", "two-byte", "highest-code-point"],
+)
+def test_prefix_range(prefix: str, expected: tuple[bytes, bytes]) -> None:
+    assert prefix_range(prefix) == expected
+
+
+@pytest.mark.parametrize(
+    ("code", "details", "expected"),
+    [
+        (grpc.StatusCode.INVALID_ARGUMENT, "etcdserver: request is too large", ValueTooLargeError),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, "grpc: received message larger than max (1 vs. 0)", ValueTooLargeError),
+        (grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses", None),
+        (grpc.StatusCode.UNKNOWN, "etcdserver: leader changed", None),
+        (grpc.StatusCode.UNAVAILABLE, "etcdserver: no leader", None),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, "etcdserver: too many requests", None),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, "etcdserver: mvcc: database space exceeded", StoreError),
+        (grpc.StatusCode.PERMISSION_DENIED, "etcdserver: permission denied", StoreError),
+    ],
+    ids=["too-large", "grpc-too-large", "unreachable", "leader-changed", "no-leader", "too-many", "no-space", "denied"],
+)
+def test_classify(code: grpc.StatusCode, details: str, expected: type | None) -> None:
+    error = grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details)
+    mapped = classify(error)
+    if expected is None:
+        assert mapped is None
+    else:
+        assert type(mapped) is expected
