@@ -277,6 +277,11 @@ async def test_kubectl_scale_and_rollout_restart(plane: Plane) -> None:
     code, out = await kubectl(plane, "rollout", "history", "deployment/web")
     assert code == 0, out
     assert "1 " in out and "2 " in out
+    code, out = await kubectl(plane, "describe", "deployment/web")
+    assert code == 0, out
+    assert "ScalingReplicaSet" in out and "deployment-controller" in out
+    assert "Scaled up replica set web-" in out
+    assert "Scaled down replica set web-" in out
 
 
 async def test_restarted_controllers_make_no_writes_on_a_converged_cluster(plane: Plane) -> None:

@@ -284,6 +284,11 @@ def test_first_rolling_step_numbers() -> None:
     assert plan.create["spec"]["replicas"] == 3
     assert [(u["metadata"]["name"], u["spec"]["replicas"]) for u in plan.updates] == [
         (c.rss[0]["metadata"]["name"], 8)]
+    new_name = plan.create["metadata"]["name"]
+    assert plan.events == [
+        ("Normal", "ScalingReplicaSet", f"Scaled up replica set {new_name} to 3"),
+        ("Normal", "ScalingReplicaSet", f"Scaled down replica set {c.rss[0]['metadata']['name']} to 8 from 10"),
+    ]
 
 
 def test_recreate_scales_down_then_waits_for_pods_then_creates() -> None:

@@ -39,6 +39,7 @@ from sliceplane.api.registry import DEPLOYMENTS, PODS, REPLICA_SETS
 from sliceplane.controllers.workload_util import (
     POD_TEMPLATE_HASH,
     Busy,
+    EventRecorder,
     WriteTracker,
     by_creation,
     controller_ref_to,
@@ -522,6 +523,7 @@ class DeploymentPlan:
     revision: str | None = None  # the Deployment's new revision annotation
     status: Obj | None = None  # the Deployment's new status, when it changed
     requeue_after: float | None = None  # look again then (progress deadline)
+    events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message) about d
 
     @property
     def empty(self) -> bool:
@@ -550,8 +552,13 @@ class _Sync:
 
     def scale_rs(self, rs: Obj, new_scale: int) -> bool:
         """Set replicas and the replicas annotations; True when the size changed."""
-        size_changed = replicas_of(rs) != new_scale
+        old_scale = replicas_of(rs)
+        size_changed = old_scale != new_scale
         desired, maximum = replicas_of(self.d), replicas_of(self.d) + max_surge(self.d)
+        if size_changed:
+            direction = "up" if new_scale > old_scale else "down"
+            self.plan.events.append(("Normal", "ScalingReplicaSet",
+                                     f"Scaled {direction} replica set {name_of(rs)} to {new_scale} from {old_scale}"))
         if size_changed or replicas_annotations_need_update(rs, desired, maximum):
             rs.setdefault("spec", {})["replicas"] = new_scale
             set_replicas_annotations(rs, desired, maximum)
@@ -602,6 +609,9 @@ class _Sync:
             return None, olds
         new_rs = self._new_rs_object(olds, new_revision)
         self.plan.create = new_rs
+        if replicas_of(new_rs) > 0:
+            self.plan.events.append(("Normal", "ScalingReplicaSet",
+                                     f"Scaled up replica set {name_of(new_rs)} to {replicas_of(new_rs)}"))
         self.rss.append(new_rs)
         self.set_revision(str(new_revision))
         if has_progress_deadline(self.d):
@@ -923,7 +933,7 @@ def _by_controller_uid(obj: Obj) -> list[str]:
 class DeploymentController:
     """Watches Deployments, ReplicaSets and Pods; one sync per Deployment key applies its plan."""
 
-    def __init__(self, client: Any, workers: int = 5) -> None:
+    def __init__(self, client: Any, workers: int = 5, *, record_events: bool = True) -> None:
         from sliceplane.client.informer import Informer
         from sliceplane.client.workqueue import WorkQueue
 
@@ -942,6 +952,7 @@ class DeploymentController:
         # Our own writes by key (`ns/name` of Deployments, `rs:ns/name` of ReplicaSets), and the
         # ReplicaSets each Deployment wrote: a sync waits until the caches have caught up.
         self.tracker = WriteTracker()
+        self.recorder = EventRecorder(client, "deployment-controller", enabled=record_events)
         self._rs_written: dict[str, set[str]] = {}
         self.d_informer.add_handlers(self._on_d, lambda old, new: self._on_d(new), self._on_d)
         self.rs_informer.add_handlers(self._on_rs_add, self._on_rs_update, self._on_rs_delete)
@@ -971,6 +982,7 @@ class DeploymentController:
     async def stop(self) -> None:
         self._stopped.set()
         self.queue.shutdown()
+        await self.recorder.close()
         await self._cancel_tasks()
 
     async def _cancel_tasks(self) -> None:
@@ -1061,6 +1073,8 @@ class DeploymentController:
         pods_by_rs_uid = {uid_of(rs): self.pod_informer.by_index("controller", uid_of(rs)) for rs in rss}
         plan = plan_deployment(d, rss, pods_by_rs_uid, now)
         await self._apply(d, plan)
+        for event_type, reason, message in plan.events:
+            self.recorder.record(d, DEPLOYMENT_API_VERSION, DEPLOYMENT_KIND, event_type, reason, message, now)
         if plan.requeue_after is not None:
             if plan.requeue_after < 1.0:
                 self.queue.add_rate_limited(key)

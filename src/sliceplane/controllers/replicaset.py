@@ -34,6 +34,7 @@ from sliceplane.api.meta import (
 from sliceplane.api.registry import PODS, REPLICA_SETS
 from sliceplane.controllers.workload_util import (
     Busy,
+    EventRecorder,
     WriteTracker,
     controller_ref_to,
     creation_time,
@@ -372,7 +373,8 @@ def _orphan_namespace(obj: Obj) -> list[str]:
 class ReplicaSetController:
     """Watches ReplicaSets and Pods; one sync per RS key keeps its pods and status in line."""
 
-    def __init__(self, client: Any, workers: int = 5, *, burst_replicas: int = BURST_REPLICAS) -> None:
+    def __init__(self, client: Any, workers: int = 5, *, burst_replicas: int = BURST_REPLICAS,
+                 record_events: bool = True) -> None:
         from sliceplane.client.informer import Informer
         from sliceplane.client.workqueue import WorkQueue
 
@@ -392,6 +394,7 @@ class ReplicaSetController:
         self._busy = Busy()
         self._stopped = asyncio.Event()
         self.tracker = WriteTracker()  # our status writes, by RS key
+        self.recorder = EventRecorder(client, "replicaset-controller", enabled=record_events)
         self.rs_informer.add_handlers(self._on_rs_add, self._on_rs_update, self._on_rs_delete)
         self.pod_informer.add_handlers(self._on_pod_add, self._on_pod_update, self._on_pod_delete)
 
@@ -418,6 +421,7 @@ class ReplicaSetController:
     async def stop(self) -> None:
         self._stopped.set()
         self.queue.shutdown()
+        await self.recorder.close()
         await self._cancel_tasks()
 
     async def _cancel_tasks(self) -> None:
@@ -593,6 +597,11 @@ class ReplicaSetController:
                 )
                 errors = [r for r in results if isinstance(r, BaseException)]
                 created += len(results) - len(errors)
+                for r in results:
+                    if isinstance(r, BaseException):
+                        self._event(rs, "Warning", "FailedCreate", f"Error creating: {r}")
+                    else:
+                        self._event(rs, "Normal", "SuccessfulCreate", f"Created pod: {name_of(r)}")
                 if errors:
                     error = errors[0] if isinstance(errors[0], Exception) else RuntimeError(str(errors[0]))
                     break
@@ -610,7 +619,9 @@ class ReplicaSetController:
                 return_exceptions=True,
             )
             first: Exception | None = None
-            for pod_key, r in zip(pod_keys, results, strict=True):
+            for pod, pod_key, r in zip(plan.delete, pod_keys, results, strict=True):
+                if not isinstance(r, BaseException):
+                    self._event(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {name_of(pod)}")
                 if isinstance(r, BaseException):
                     self.expectations.deletion_observed(key, pod_key)
                     if getattr(r, "code", None) != 404 and first is None:
@@ -618,6 +629,9 @@ class ReplicaSetController:
             if first is not None:
                 return ("FailedDelete", str(first)), first
         return None, None
+
+    def _event(self, rs: Obj, event_type: str, reason: str, message: str) -> None:
+        self.recorder.record(rs, RS_API_VERSION, RS_KIND, event_type, reason, message, time.time())
 
     async def _write_status(self, rs: Obj, status: Obj) -> None:
         obj = copy.deepcopy(rs)

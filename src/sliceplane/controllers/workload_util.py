@@ -7,6 +7,7 @@ Everything but `mutate` takes values and returns values; time arrives as an argu
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -335,3 +336,88 @@ async def synced_or_stopped(waits: list[Any], stopped: Any) -> bool:
     if synced.done() and not synced.cancelled() and synced.exception() is not None:
         raise synced.exception()  # type: ignore[misc]
     return not stopped.is_set()
+
+
+# --- events --------------------------------------------------------------------------------------
+
+
+def event_for(obj: Obj, api_version: str, kind: str, event_type: str, reason: str, message: str, component: str,
+              now: float, seq: int = 0) -> Obj:
+    """A core/v1 Event about `obj`, named `<name>.<hex nanoseconds>` as client-go names them."""
+    from sliceplane.api.meta import name_of, rfc3339
+
+    md = metadata(obj)
+    ts = rfc3339(now)
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": f"{name_of(obj)}.{int(now * 1e9) + seq:x}", "namespace": namespace_of(obj) or "default"},
+        "involvedObject": {
+            "apiVersion": api_version,
+            "kind": kind,
+            "name": name_of(obj),
+            "namespace": namespace_of(obj),
+            "uid": uid_of(obj),
+            "resourceVersion": md.get("resourceVersion", ""),
+        },
+        "reason": reason,
+        "message": message,
+        "type": event_type,
+        "source": {"component": component},
+        "firstTimestamp": ts,
+        "lastTimestamp": ts,
+        "count": 1,
+        "reportingComponent": component,
+        "reportingInstance": "",
+    }
+
+
+class EventRecorder:
+    """Fire-and-forget Events (what `kubectl describe` lists); never slows or fails a sync.
+
+    At most `max_in_flight` creates run at once; beyond that events are dropped and counted.
+    """
+
+    def __init__(self, client: Any, component: str, *, enabled: bool = True, max_in_flight: int = 256) -> None:
+        self.client = client
+        self.component = component
+        self.enabled = enabled
+        self.max_in_flight = max_in_flight
+        self.dropped = 0
+        self._seq = 0
+        self._tasks: set[Any] = set()
+
+    def record(self, obj: Obj, api_version: str, kind: str, event_type: str, reason: str, message: str,
+               now: float) -> None:
+        import asyncio
+
+        if not self.enabled:
+            return
+        if len(self._tasks) >= self.max_in_flight:
+            self.dropped += 1
+            return
+        self._seq += 1
+        body = event_for(obj, api_version, kind, event_type, reason, message, self.component, now, self._seq)
+        task = asyncio.ensure_future(self._send(body))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, body: Obj) -> None:
+        from sliceplane.api.registry import EVENTS
+
+        try:
+            await self.client.create(EVENTS, body, body["metadata"]["namespace"])
+        except Exception as e:  # an event is best effort
+            self.dropped += 1
+            import logging
+
+            logging.getLogger(__name__).debug("event %s not recorded: %s", body["reason"], e)
+
+    async def close(self) -> None:
+        import asyncio
+
+        for t in list(self._tasks):
+            t.cancel()
+        for t in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
