@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from sliceplane.api.errors import StatusError
 from sliceplane.api.registry import CONFIG_MAPS, PODS
 from sliceplane.apiserver.metrics import APIMetrics
 from sliceplane.apiserver.watchcache import WatchCache, parse_key
@@ -109,5 +110,22 @@ async def test_compacted_feed_relists_and_closes_watches(store: MemoryStore) -> 
         await store.create(CONFIG_MAPS.key("after", "default"), cm("after"))
         await settle(cache, store)
         assert cache.get(CONFIG_MAPS, "default", "after") is not None
+    finally:
+        await cache.stop()
+
+
+async def test_history_window_is_bounded_in_bytes(store: MemoryStore) -> None:
+    cache = WatchCache(store, max_bytes=1000)
+    await cache.start()
+    try:
+        start = (await store.create(CONFIG_MAPS.key("first", "default"), cm("first"))).mod_revision
+        for i in range(10):
+            await store.create(CONFIG_MAPS.key(f"b{i}", "default"), cm(f"b{i}" + "x" * 200))
+        await settle(cache, store)
+        with pytest.raises(StatusError) as e:
+            cache.watch(CONFIG_MAPS, None, resource_version=start)
+        assert e.value.code == 410
+        recent = cache.watch(CONFIG_MAPS, None, resource_version=await store.current_revision() - 2)
+        assert len(await recent.next_chunk()) == 2
     finally:
         await cache.stop()

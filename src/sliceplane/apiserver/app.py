@@ -34,7 +34,7 @@ class APIState:
         self.store = store
         self.config = config
         self.metrics = APIMetrics()
-        self.cache = WatchCache(store, capacity=config.watch_cache_capacity,
+        self.cache = WatchCache(store, capacity=config.watch_cache_capacity, max_bytes=config.watch_cache_bytes,
                                 watcher_buffer=config.watcher_buffer,
                                 bookmark_interval=config.bookmark_interval, metrics=self.metrics)
         self.allocations = ServiceAllocations.build(config.service_cidr, config.service_cidr_v6,

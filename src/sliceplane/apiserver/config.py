@@ -17,7 +17,9 @@ class ServerConfig:
     service_cidr_v6: str | None = None
     node_port_range: tuple[int, int] = (30000, 32767)
     # Recent events kept for watches that resume from a resourceVersion; older ones get 410.
-    watch_cache_capacity: int = 100_000
+    watch_cache_capacity: int = 10_000
+    # ... and at most this many stored bytes of them (large EndpointSlices fill it first).
+    watch_cache_bytes: int = 64 << 20
     # Seconds between BOOKMARK events for watches that ask for them (Kubernetes: about a minute).
     bookmark_interval: float = 5.0
     # Events a slow watcher may have queued before its watch is closed (it then re-lists).

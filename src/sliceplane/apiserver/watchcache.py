@@ -85,11 +85,12 @@ class CacheEvent:
     """A change of one object. `cur` is the new state (for DELETED, the last state at the
     deletion's revision); `prev` the state before (None for ADDED)."""
 
-    __slots__ = ("_memo", "cur", "info", "key", "namespace", "prev", "revision", "type")
+    __slots__ = ("_memo", "cur", "info", "key", "namespace", "prev", "revision", "size", "type")
 
     def __init__(self, type: str, key: str, info: ResourceInfo, namespace: str,
-                 cur: CachedObject, prev: CachedObject | None, revision: int) -> None:
+                 cur: CachedObject, prev: CachedObject | None, revision: int, size: int = 0) -> None:
         self.type = type
+        self.size = size  # stored bytes of the object, for the ring's memory budget
         self.key = key
         self.info = info
         self.namespace = namespace
@@ -180,6 +181,7 @@ class Watcher:
     def offer_bookmark(self, revision: int) -> None:
         if self.closed or not self.bookmarks:
             return
+        revision = max(revision, self.start_revision)
         if self._items and self._items[-1].kind == "bookmark":
             self._items[-1].data = revision
         else:
@@ -253,9 +255,11 @@ def resource_label(info: ResourceInfo) -> str:
 
 class WatchCache:
     def __init__(self, store: Store, *, capacity: int = 100_000, watcher_buffer: int = 10_000,
-                 bookmark_interval: float = 5.0, metrics: Any = None) -> None:
+                 bookmark_interval: float = 5.0, metrics: Any = None, max_bytes: int = 64 << 20) -> None:
         self.store = store
         self.capacity = capacity
+        self.max_bytes = max_bytes
+        self._ring_bytes = 0
         self.watcher_buffer = watcher_buffer
         self.bookmark_interval = bookmark_interval
         self.metrics = metrics
@@ -306,6 +310,7 @@ class WatchCache:
                 CachedObject(_with_rv(_decode(kv.value), kv.mod_revision), kv.mod_revision)
         self._objects = objects
         self._ring.clear()
+        self._ring_bytes = 0
         self.revision = rev
         self._oldest = rev
         self.close_all_watchers()
@@ -357,14 +362,19 @@ class WatchCache:
                 by_ns.pop(ns, None)
             if prev is None:
                 prev = CachedObject(_with_rv(_decode(ev.kv.value), ev.kv.mod_revision), ev.kv.mod_revision)
-            cev = CacheEvent(DELETED, ev.kv.key, info, ns, prev.at_revision(ev.revision), prev, ev.revision)
+            cev = CacheEvent(DELETED, ev.kv.key, info, ns, prev.at_revision(ev.revision), prev, ev.revision,
+                             len(ev.kv.value))
         else:
             cur = CachedObject(_with_rv(_decode(ev.kv.value), ev.kv.mod_revision), ev.kv.mod_revision)
             names[name] = cur
-            cev = CacheEvent(MODIFIED if prev is not None else ADDED, ev.kv.key, info, ns, cur, prev, ev.revision)
+            cev = CacheEvent(MODIFIED if prev is not None else ADDED, ev.kv.key, info, ns, cur, prev, ev.revision,
+                             len(ev.kv.value))
         self._ring.append(cev)
-        while len(self._ring) > self.capacity:
+        self._ring_bytes += cev.size
+        # The window of resumable history is bounded in events and in bytes, whichever is hit first.
+        while len(self._ring) > self.capacity or (self._ring_bytes > self.max_bytes and len(self._ring) > 1):
             dropped = self._ring.popleft()
+            self._ring_bytes -= dropped.size
             self._oldest = dropped.revision
         for w in list(self._watchers.get((info.group, info.plural), ())):
             w.offer(cev)
