@@ -8,6 +8,7 @@ import contextlib
 import os
 import tempfile
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,8 @@ from sliceplane.controllers.namespace import NamespaceController
 from sliceplane.controllers.replicaset import ReplicaSetController
 from sliceplane.fleet.fleet import Fleet
 from sliceplane.store.memory import MemoryStore
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 class Plane:
@@ -573,3 +576,22 @@ async def test_gc_started_late_keeps_owned_and_collects_orphaned_dependents(plan
     await asyncio.wait_for(plane.controllers["garbagecollector"].wait_idle(), 10)
     names = {s["metadata"]["name"] for s in (await c.list(SERVICES, "default"))["items"]}
     assert "svc-alive" in names
+
+
+async def test_kubectl_delete_namespace_with_guestbook_waits_until_gone(plane: Plane) -> None:
+    c = plane.client
+    assert c is not None
+    code, out = await kubectl(plane, "create", "namespace", "shop")
+    assert code == 0, out
+    code, out = await kubectl(plane, "apply", "-n", "shop", "-f", str(FIXTURES / "guestbook-all-in-one.yaml"))
+    assert code == 0, out
+    for name in ("redis-master", "redis-replica", "frontend"):
+        await wait_rolled_out(plane, name, "shop")
+    code, out = await kubectl(plane, "delete", "namespace", "shop", "--timeout=60s")
+    assert code == 0, out
+    assert 'namespace "shop" deleted' in out
+    with pytest.raises(ApiError) as err:
+        await c.get(NAMESPACES, "shop")
+    assert err.value.code == 404
+    for info in (DEPLOYMENTS, REPLICA_SETS, PODS, SERVICES):
+        assert (await c.list(info, "shop"))["items"] == [], info.plural
