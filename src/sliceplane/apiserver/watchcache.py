@@ -317,12 +317,14 @@ class WatchCache:
         self._notify_waiters()
 
     async def _feed(self) -> None:
+        backoff = 0.1
         while True:
             try:
                 async for batch in self.store.watch("/registry/", self.revision + 1):
                     for ev in batch:
                         self._apply(ev)
                     self._notify_waiters()
+                    backoff = 0.1
                 return  # the store closed its watch: it is shutting down
             except CompactedError as e:
                 log.warning("watch cache: store watch compacted (%s); re-listing", e)
@@ -330,12 +332,11 @@ class WatchCache:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("watch cache: store watch failed; re-listing")
-                await asyncio.sleep(0.5)
-                try:
-                    await self._relist()
-                except Exception:
-                    log.exception("watch cache: re-list failed")
+                # Resume from where the cache is (watchers keep their streams); re-list only if
+                # the store has compacted that revision meanwhile (the next attempt says so).
+                log.exception("watch cache: store watch failed; resuming after %.1fs", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
 
     async def _bookmarks(self) -> None:
         while True:
