@@ -595,3 +595,50 @@ async def test_kubectl_delete_namespace_with_guestbook_waits_until_gone(plane: P
     assert err.value.code == 404
     for info in (DEPLOYMENTS, REPLICA_SETS, PODS, SERVICES):
         assert (await c.list(info, "shop"))["items"] == [], info.plural
+
+
+async def test_min_ready_seconds_delays_availability(plane: Plane) -> None:
+    c = plane.client
+    assert c is not None
+    await c.create(DEPLOYMENTS, deployment(replicas=2, minReadySeconds=1))
+
+    async def ready_not_available() -> bool:
+        st = (await c.get(DEPLOYMENTS, "web", "default")).get("status") or {}
+        return st.get("readyReplicas", 0) > st.get("availableReplicas", 0)
+
+    await eventually(plane, ready_not_available)
+    # nothing changes on the pods after they are ready: only the controllers' own requeue
+    # after minReadySeconds can make them available
+    d = await wait_rolled_out(plane)
+    assert d["status"]["availableReplicas"] == 2
+    rs = (await c.list(REPLICA_SETS, "default"))["items"][0]
+    assert rs["spec"]["minReadySeconds"] == 1
+    assert rs["status"]["availableReplicas"] == 2
+
+
+async def test_kubectl_rollout_pause_and_resume(plane: Plane) -> None:
+    c = plane.client
+    assert c is not None
+    await c.create(DEPLOYMENTS, deployment(replicas=2))
+    await wait_rolled_out(plane)
+    code, out = await kubectl(plane, "rollout", "pause", "deployment/web")
+    assert code == 0, out
+    code, out = await kubectl(plane, "set", "image", "deployment/web", "web=nginx:1.28")
+    assert code == 0, out
+
+    async def paused_condition() -> bool:
+        d = await c.get(DEPLOYMENTS, "web", "default")
+        conds = {x["type"]: x for x in d["status"].get("conditions", [])}
+        return (d["status"].get("observedGeneration") == d["metadata"]["generation"]
+                and conds["Progressing"]["reason"] == "DeploymentPaused"
+                and conds["Progressing"]["status"] == "Unknown")
+
+    await eventually(plane, paused_condition)
+    await asyncio.wait_for(plane.controllers["deployment"].wait_idle(), 10)
+    assert len((await c.list(REPLICA_SETS, "default"))["items"]) == 1  # no rollout while paused
+    code, out = await kubectl(plane, "rollout", "resume", "deployment/web")
+    assert code == 0, out
+    code, out = await kubectl(plane, "rollout", "status", "deployment/web", "--timeout=60s")
+    assert code == 0, out
+    pods = await active_pods(c)
+    assert len(pods) == 2 and all(p["spec"]["containers"][0]["image"] == "nginx:1.28" for p in pods)
