@@ -154,6 +154,7 @@ class NodeAgent:
 
     def _services_listed(self, items: list[Obj]) -> None:
         if self.mode != "full":
+            self._dirty.set()  # publish "synced"
             return
         self.services = {_key(o): service_to_info(o, self.node.ip_family) for o in items}
         self._recompute_all()
@@ -171,6 +172,7 @@ class NodeAgent:
 
     def _infos_listed(self, items: list[Obj]) -> None:
         if self.mode != "full":
+            self._dirty.set()
             return
         self.infos = {}
         self.infos_by_service = {}
@@ -258,11 +260,11 @@ class NodeAgent:
         path = snapshot_path(self.state_dir, self.node.name)
         heartbeat = SNAPSHOT_HEARTBEAT if self.mode == "full" else SNAPSHOT_HEARTBEAT * 2.5
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._dirty.wait(), heartbeat)
             self._dirty.clear()
             try:
                 write_snapshot(path, self.snapshot())
             except OSError as e:
                 log.warning("%s: cannot write %s: %s", self.node.name, path, e)
             await asyncio.sleep(SNAPSHOT_DEBOUNCE)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._dirty.wait(), heartbeat)
