@@ -190,6 +190,17 @@ class EtcdCluster:
             m.process.wait()
         m.process = None
 
+    def pause(self, i: int) -> None:
+        """SIGSTOP member i: it keeps its connections but answers nothing (a hung member)."""
+        m = self.members[i]
+        assert m.process is not None
+        os.kill(m.process.pid, signal.SIGSTOP)
+
+    def resume(self, i: int) -> None:
+        m = self.members[i]
+        assert m.process is not None
+        os.kill(m.process.pid, signal.SIGCONT)
+
     def restart(self, i: int, timeout: float = 30.0) -> None:
         """Start a killed member again on its ports and data dir and wait for the cluster's health."""
         self.kill(i)

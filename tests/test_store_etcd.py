@@ -23,7 +23,14 @@ from sliceplane.store import (
     WatchEvent,
     open_store,
 )
-from sliceplane.store.etcd import EtcdStore, classify, parse_endpoint, prefix_range
+from sliceplane.store._core import WriteOp
+from sliceplane.store.etcd import (
+    EtcdStore,
+    applied_by_earlier_attempt,
+    classify,
+    parse_endpoint,
+    prefix_range,
+)
 
 pytestmark = [requires_etcd, pytest.mark.timeout(120)]
 
@@ -305,3 +312,59 @@ def test_classify(code: grpc.StatusCode, details: str, expected: type | None) ->
         assert mapped is None
     else:
         assert type(mapped) is expected
+
+
+# ---- re-sent writes ----
+
+
+async def test_writes_resent_after_a_hung_member_apply_once(cluster1: EtcdCluster, opened: list[EtcdStore]) -> None:
+    store = await start(opened, cluster1.endpoints, request_timeout=20, attempt_timeout=0.2)
+    base = await store.current_revision()
+    cluster1.pause(0)
+    try:
+        created = asyncio.ensure_future(store.create("/resend/a", b"1"))
+        await asyncio.sleep(0.7)  # several attempts time out against the hung member
+    finally:
+        cluster1.resume(0)
+    a = await created
+    cluster1.pause(0)
+    try:
+        updated = asyncio.ensure_future(store.update("/resend/a", b"2", a.mod_revision))
+        await asyncio.sleep(0.7)
+    finally:
+        cluster1.resume(0)
+    a2 = await updated
+
+    events = await collect(store.watch("/resend/", base + 1), a2.mod_revision)
+    assert [(e.type, e.kv.value, e.revision) for e in events] == [("PUT", b"1", base + 1), ("PUT", b"2", base + 2)]
+    assert (a.mod_revision, a2.mod_revision) == (base + 1, base + 2)
+    assert await store.get("/resend/a") == a2
+
+
+@pytest.mark.parametrize(
+    ("op", "current", "applied"),
+    [
+        (WriteOp("create", "/k", b"v"), KeyValue("/k", b"v", 7, 7), True),
+        (WriteOp("create", "/k", b"v"), KeyValue("/k", b"v", 7, 9), False),
+        (WriteOp("create", "/k", b"v"), KeyValue("/k", b"other", 7, 7), False),
+        (WriteOp("create", "/k", b"v"), None, False),
+        (WriteOp("update", "/k", b"v", 5), KeyValue("/k", b"v", 2, 8), True),
+        (WriteOp("update", "/k", b"v", 5), KeyValue("/k", b"other", 2, 8), False),
+        (WriteOp("update", "/k", b"v", 5), KeyValue("/k", b"v", 2, 5), False),
+        (WriteOp("update", "/k", b"v", 5), None, False),
+        (WriteOp("delete", "/k", b"", 5), None, False),
+    ],
+    ids=[
+        "create-ours",
+        "create-updated-since",
+        "create-someone-elses",
+        "create-gone",
+        "update-ours",
+        "update-someone-elses",
+        "update-not-newer",
+        "update-gone",
+        "delete-never",
+    ],
+)
+def test_applied_by_earlier_attempt(op: WriteOp, current: KeyValue | None, applied: bool) -> None:
+    assert applied_by_earlier_attempt(op, current) is applied

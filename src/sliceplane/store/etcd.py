@@ -26,6 +26,7 @@ from typing import Any
 import grpc
 from aetcd import rpc
 
+from sliceplane.store._core import WriteOp
 from sliceplane.store.base import (
     CompactedError,
     KeyExistsError,
@@ -118,6 +119,22 @@ def to_watch_event(event: Any) -> WatchEvent | None:
     if prev is None and event.kv.version > 1:
         return None
     return WatchEvent("PUT", kv, prev, revision)
+
+
+def applied_by_earlier_attempt(op: WriteOp, current: KeyValue | None) -> bool:
+    """After a re-sent write's compare failed: does `current` show that an earlier attempt of it applied?
+
+    An earlier attempt that applied leaves exactly our value in place (a create: never updated
+    since; an update: a newer mod_revision than expected). Another writer storing the very same
+    bytes in between is indistinguishable, and harmless: the key holds what we wrote.
+    """
+    if current is None or current.value != op.value:
+        return False
+    if op.kind == "create":
+        return current.create_revision == current.mod_revision
+    if op.kind == "update":
+        return op.expected is not None and current.mod_revision > op.expected
+    return False
 
 
 class _EtcdRefused(Exception):
@@ -335,7 +352,7 @@ class EtcdStore(Store):
             revision = response.header.revision
             return KeyValue(key, value, revision, revision)
         current = _first_range_kv(response)
-        if resent and current is not None and current.value == value and current.create_revision == current.mod_revision:
+        if resent and applied_by_earlier_attempt(WriteOp("create", key, value), current):
             self.resent_writes += 1
             return current  # our first attempt was applied; the re-sent one found it
         raise KeyExistsError(key)
@@ -352,7 +369,7 @@ class EtcdStore(Store):
             prev = response.responses[0].response_put.prev_kv
             return KeyValue(key, value, prev.create_revision, response.header.revision)
         current = _first_range_kv(response)
-        if resent and current is not None and current.value == value and current.mod_revision > expected_mod_revision:
+        if resent and applied_by_earlier_attempt(WriteOp("update", key, value, expected_mod_revision), current):
             self.resent_writes += 1
             return current
         raise RevisionMismatchError(key, current)
