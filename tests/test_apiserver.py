@@ -706,3 +706,13 @@ async def test_put_creates_leases_but_not_pods(api: Client) -> None:
     assert status == 201 and out["spec"]["holderIdentity"] == "node-1"
     status, _ = await api.req("PUT", f"{PODS}/nope", pod("nope"))
     assert status == 404
+
+
+async def test_invalid_object_lists_causes(api: Client) -> None:
+    bad = service("bad")
+    bad["spec"]["ports"] = [{"port": 0}]
+    status, out = await api.req("POST", SVC, bad)
+    assert (status, out["reason"]) == (422, "Invalid")
+    assert out["message"].startswith('Service "bad" is invalid: ')
+    assert out["details"]["name"] == "bad" and out["details"]["kind"] == "Service"
+    assert {"reason": "FieldValueInvalid", "field": "spec.ports[0].port"}.items() <= out["details"]["causes"][0].items()
