@@ -35,8 +35,8 @@ def item(name: str, deleting_until: float | None = None) -> dict[str, Any]:
         (ns(finalizers=["other"]), {PODS: [item("p")]}, [], False, None),
         (ns(), {}, [], True, None),
         (ns(), {PODS: [item("p1"), item("p2")], SERVICES: [item("s")]}, ["p1", "p2", "s"], False, 0.2),
-        (ns(), {PODS: [item("p1", deleting_until=NOW + 2)]}, [], False, 2.0),
-        (ns(), {PODS: [item("p1", deleting_until=NOW + 600)]}, [], False, 5.0),
+        (ns(), {PODS: [item("p1", deleting_until=NOW + 1)]}, [], False, 1.0),
+        (ns(), {PODS: [item("p1", deleting_until=NOW + 600)]}, [], False, 1.0),
         (ns(), {CONFIG_MAPS: [item("c", deleting_until=NOW - 10)]}, [], False, 0.2),
     ],
     ids=["not-deleting", "not-our-finalizer", "empty-finalizes", "deletes-content", "waits-for-grace",
@@ -48,6 +48,12 @@ def test_plan_namespace_cleanup(namespace: dict, contents: dict, deletes: list[s
     assert [o["metadata"]["name"] for _, o in plan.deletes] == deletes
     assert (plan.finalize is not None) is finalize
     assert plan.recheck_after == recheck
+
+
+def test_recheck_when_the_soonest_grace_period_ends() -> None:
+    plan = plan_namespace_cleanup(ns(), {PODS: [item("p1", deleting_until=NOW + 1),
+                                                item("p2", deleting_until=NOW + 30)]}, NOW + 0.5)
+    assert plan.recheck_after == 0.5
 
 
 def test_finalize_keeps_other_finalizers_and_reports_content() -> None:

@@ -27,10 +27,11 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
 FINALIZER = "kubernetes"
-# Re-check a namespace whose content is still terminating after this long at most (and at least
-# the minimum), so graceful pod deletions are noticed without a tight poll.
+# Re-check a namespace whose content is still terminating when the soonest grace period ends,
+# but at least every RECHECK_MAX seconds (kubelets often finish before the grace period does,
+# and we do not watch every kind) and at most every RECHECK_MIN seconds.
 RECHECK_MIN = 0.2
-RECHECK_MAX = 5.0
+RECHECK_MAX = 1.0
 
 
 def namespaced_resources(resources: Iterable[ResourceInfo] = RESOURCES) -> list[ResourceInfo]:
@@ -105,7 +106,7 @@ def plan_namespace_cleanup(ns: Obj, contents: Mapping[ResourceInfo, list[Obj]], 
     elif soonest is not None:
         after = min(RECHECK_MAX, max(RECHECK_MIN, soonest - now))
     else:
-        after = RECHECK_MAX / 5  # waiting on finalizers someone else removes
+        after = RECHECK_MAX / 2  # waiting on finalizers someone else removes
     return NamespacePlan(deletes=deletes, remaining=total, status=new_status, recheck_after=after)
 
 
