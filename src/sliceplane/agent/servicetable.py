@@ -193,8 +193,8 @@ def _conditions(cond: Mapping[str, Any] | None) -> tuple[bool, bool, bool]:
 
 
 def _port_tuple(port: Mapping[str, Any]) -> tuple[str, int, str] | None:
-    if "name" not in port and port.get("name") is None:
-        # The API defaults the name to ""; a port without it is malformed and skipped.
+    if port.get("name") is None:
+        # The API defaults the name to ""; a port without one is malformed and skipped.
         return None
     number = port.get("port")
     if not number:
