@@ -28,6 +28,7 @@ from sliceplane.store.etcd import (
     EtcdStore,
     applied_by_earlier_attempt,
     classify,
+    is_delete_of,
     parse_endpoint,
     prefix_range,
 )
@@ -334,11 +335,23 @@ async def test_writes_resent_after_a_hung_member_apply_once(cluster1: EtcdCluste
     finally:
         cluster1.resume(0)
     a2 = await updated
+    cluster1.pause(0)
+    try:
+        deleting = asyncio.ensure_future(store.delete("/resend/a", a2.mod_revision))
+        await asyncio.sleep(0.7)
+    finally:
+        cluster1.resume(0)
+    deleted = await deleting
 
-    events = await collect(store.watch("/resend/", base + 1), a2.mod_revision)
-    assert [(e.type, e.kv.value, e.revision) for e in events] == [("PUT", b"1", base + 1), ("PUT", b"2", base + 2)]
+    events = await collect(store.watch("/resend/", base + 1), deleted.revision)
+    assert [(e.type, e.kv.value, e.revision) for e in events] == [
+        ("PUT", b"1", base + 1),
+        ("PUT", b"2", base + 2),
+        ("DELETE", b"2", base + 3),
+    ]
     assert (a.mod_revision, a2.mod_revision) == (base + 1, base + 2)
-    assert await store.get("/resend/a") == a2
+    assert deleted == events[2]
+    assert await store.get("/resend/a") is None
 
 
 @pytest.mark.parametrize(
@@ -368,3 +381,20 @@ async def test_writes_resent_after_a_hung_member_apply_once(cluster1: EtcdCluste
 )
 def test_applied_by_earlier_attempt(op: WriteOp, current: KeyValue | None, applied: bool) -> None:
     assert applied_by_earlier_attempt(op, current) is applied
+
+
+_PREV = KeyValue("/k", b"v", 2, 5)
+
+
+@pytest.mark.parametrize(
+    ("event", "applied"),
+    [
+        (WatchEvent("DELETE", KeyValue("/k", b"v", 2, 9), _PREV, 9), True),
+        (WatchEvent("PUT", KeyValue("/k", b"w", 2, 9), _PREV, 9), False),
+        (WatchEvent("DELETE", KeyValue("/k", b"v", 2, 9), KeyValue("/k", b"v", 2, 7), 9), False),
+        (None, False),
+    ],
+    ids=["our-delete", "updated-first", "deleted-a-later-version", "compacted"],
+)
+def test_is_delete_of(event: WatchEvent | None, applied: bool) -> None:
+    assert is_delete_of(event, 5) is applied

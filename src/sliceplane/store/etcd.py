@@ -137,6 +137,16 @@ def applied_by_earlier_attempt(op: WriteOp, current: KeyValue | None) -> bool:
     return False
 
 
+def is_delete_of(event: WatchEvent | None, expected_mod_revision: int) -> bool:
+    """Is `event` (the key's first change after `expected_mod_revision`) a delete that matched that revision?"""
+    return (
+        event is not None
+        and event.type == "DELETE"
+        and event.prev_kv is not None
+        and event.prev_kv.mod_revision == expected_mod_revision
+    )
+
+
 class _EtcdRefused(Exception):
     """etcd answered with an error that says nothing was applied and retrying will not help."""
 
@@ -395,12 +405,35 @@ class EtcdStore(Store):
             current = None
         else:
             current = _first_range_kv(response)
-        if resent and (current is None or current.mod_revision != expected_mod_revision):
-            # A first attempt may have deleted it; its event is not known here.
+        if resent and expected_mod_revision is not None:
+            # The key changed since `expected`: the history says whether an earlier attempt deleted it.
+            event = await self._next_event_of(key, expected_mod_revision + 1)
+            if is_delete_of(event, expected_mod_revision):
+                assert event is not None
+                self.resent_writes += 1
+                return event
+        elif resent and current is None:
+            # An unconditional delete whose earlier attempt may have removed the key: its event is unknown.
             raise StoreUnavailableError(f"delete of {key}: outcome unknown after an etcd member failed")
         if current is None and expected_mod_revision is None:
             raise KeyNotFoundError(key)
         raise RevisionMismatchError(key, current)
+
+    async def _next_event_of(self, key: str, start_revision: int) -> WatchEvent | None:
+        """The first event of exactly `key` at or after `start_revision` (None: compacted away)."""
+        stream = EtcdWatchStream(self, key, start_revision)
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                while True:
+                    for event in await anext(stream):
+                        if event.kv.key == key:
+                            return event
+        except CompactedError:
+            return None
+        except TimeoutError:
+            raise StoreUnavailableError(f"delete of {key}: outcome unknown after an etcd member failed") from None
+        finally:
+            await stream.aclose()
 
     # ---- watch ----
 
