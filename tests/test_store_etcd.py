@@ -13,7 +13,7 @@ from typing import Any
 import grpc
 import pytest
 
-from etcd_cluster import EtcdCluster, etcd_binary, free_port, requires_etcd
+from etcd_cluster import EtcdCluster, etcd_binary, etcd_cluster_fixture, free_port, requires_etcd
 from sliceplane.store import (
     CompactedError,
     KeyValue,
@@ -54,10 +54,8 @@ def healthy3(cluster3: EtcdCluster) -> Iterator[EtcdCluster]:
             cluster3.restart(i)
 
 
-@pytest.fixture
-def cluster1() -> Iterator[EtcdCluster]:
-    with EtcdCluster(1) as cluster:
-        yield cluster
+# A fresh 1-member cluster per test: these tests kill, pause or compact it.
+cluster1 = etcd_cluster_fixture(1, scope="function")
 
 
 @pytest.fixture
