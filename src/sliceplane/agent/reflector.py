@@ -94,10 +94,12 @@ class Reflector:
                     await self._list()
                     need_list = False
                     failures = 0
-                if await self._watch():
-                    failures = 0
+                got = await self._watch()
                 counters.reconnects += 1
-                continue
+                if got:
+                    failures = 0
+                    continue
+                # An empty stream the server ended at once: back off rather than spin.
             except _Relist:
                 counters.relists += 1
                 need_list = True
