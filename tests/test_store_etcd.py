@@ -206,6 +206,25 @@ async def test_losing_the_only_member_fails_reads_writes_and_watches(
         await anext(watch)
 
 
+async def test_losing_quorum_is_store_unavailable_and_recovers(healthy3: EtcdCluster, opened: list[EtcdStore]) -> None:
+    store = await start(opened, healthy3.endpoints, request_timeout=1.5, attempt_timeout=0.5)
+    kv = await store.create("/quorum/a", b"1")
+    healthy3.kill(1)
+    healthy3.kill(2)
+
+    with pytest.raises(StoreUnavailableError):
+        await store.update("/quorum/a", b"2", kv.mod_revision)
+    with pytest.raises(StoreUnavailableError):
+        await store.get("/quorum/a")  # a linearizable read needs the quorum too
+
+    healthy3.restart(1)
+    healthy3.restart(2)
+    # The refused update was never acknowledged; whether or not it applied, the key is consistent.
+    current = await store.get("/quorum/a")
+    assert current is not None and (current.value, current.create_revision) in {(b"1", kv.mod_revision), (b"2", kv.mod_revision)}
+    assert (await store.update("/quorum/a", b"3", current.mod_revision)).value == b"3"
+
+
 # ---- compaction ----
 
 
