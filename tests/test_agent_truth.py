@@ -133,6 +133,9 @@ PEEK_CASES = [
      ("ADDED", "42", None)),
     ("bookmark", b'{"type":"BOOKMARK","object":{"kind":"Service","metadata":{"resourceVersion":"77"}}}',
      ("BOOKMARK", "77", None)),
+    ("reference-before-metadata",
+     b'{"type":"MODIFIED","object":{"subsets":[{"addresses":[{"targetRef":{"resourceVersion":"5"}}]}],'
+     b'"metadata":{"name":"a","resourceVersion":"90"}}}', ("MODIFIED", "90", None)),
     ("expired", b'{"type":"ERROR","object":{"kind":"Status","status":"Failure","reason":"Expired","code":410}}',
      ("ERROR", "", 410)),
 ]
