@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from sliceplane.agent.agent import NodeAgent
+from sliceplane.agent.counting import peek_event
 from sliceplane.agent.metrics import AgentMetrics, percentile
-from sliceplane.agent.reflector import peek_event
 from sliceplane.agent.servicetable import NodeView, slices_table, table_to_json
 from sliceplane.agent.verify import compare, truth_table
 from sliceplane.client.rest import RESTClient

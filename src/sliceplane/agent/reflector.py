@@ -14,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
+from sliceplane.agent.counting import peek_event
 from sliceplane.agent.metrics import AgentMetrics
 from sliceplane.api.registry import ResourceInfo
 from sliceplane.client.rest import APIConnectionError, ApiError, RESTClient
@@ -33,10 +33,6 @@ Obj = dict[str, Any]
 RETRY_BASE = 0.05
 RETRY_CAP = 5.0
 
-_TYPE_RE = re.compile(rb'"type"\s*:\s*"([A-Z]+)"')
-_RV_RE = re.compile(rb'"resourceVersion"\s*:\s*"(\d+)"')
-_CODE_RE = re.compile(rb'"code"\s*:\s*(\d+)')
-
 
 class _WatchLine(msgspec.Struct):
     type: str
@@ -48,20 +44,6 @@ _decode_line = msgspec.json.Decoder(_WatchLine).decode
 
 class _Relist(Exception):
     """The watch cannot continue from where it is: list again."""
-
-
-def peek_event(line: bytes) -> tuple[str, str, int | None]:
-    """(type, resourceVersion, error code) of a raw watch line without decoding it.
-
-    The event type is the first `type` key of the line, and the object's own resourceVersion is
-    the first `resourceVersion` after the first `metadata` key (the object's: the kinds agents
-    watch have no nested metadata, and references inside them may carry older versions).
-    """
-    m = _TYPE_RE.search(line, 0, 64)
-    typ = m.group(1).decode() if m else "UNKNOWN"
-    rv_m = _RV_RE.search(line, max(line.find(b'"metadata"'), 0))
-    code_m = _CODE_RE.search(line) if typ == "ERROR" else None
-    return typ, rv_m.group(1).decode() if rv_m else "", int(code_m.group(1)) if code_m else None
 
 
 class Reflector:
