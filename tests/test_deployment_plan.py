@@ -19,6 +19,7 @@ from sliceplane.controllers.deployment import (
     get_condition,
     max_surge,
     max_unavailable,
+    needs_pods,
     new_rs_name,
     plan_deployment,
     pod_template_hash,
@@ -306,9 +307,27 @@ def test_recreate_scales_down_then_waits_for_pods_then_creates() -> None:
     pod = {"metadata": {"name": "p"}, "status": {"phase": "Running"}}
     waiting = plan_deployment(c.d, c.rss, {old["metadata"]["uid"]: [pod]}, NOW)
     assert waiting.create is None and not waiting.updates
+    assert waiting.waiting_for_pods
+    assert needs_pods(c.d, c.rss)
     # it finished: create the new RS at full size
     done = plan_deployment(c.d, c.rss, {old["metadata"]["uid"]: [{**pod, "status": {"phase": "Succeeded"}}]}, NOW)
     assert done.create["spec"]["replicas"] == 3
+    assert not done.waiting_for_pods
+    c.apply(done)
+    c.run_replicasets()
+    assert not needs_pods(c.d, c.rss)  # the new RS is at full size: nothing to wait for
+
+
+def test_only_recreate_waiting_on_old_replicasets_needs_pods() -> None:
+    rolling = Cluster(new_deployment(3))
+    rolling.converge()
+    rolling.d["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:2"
+    assert not needs_pods(rolling.d, rolling.rss)
+    recreate = Cluster(new_deployment(3, strategy={"type": "Recreate"}))
+    recreate.converge()
+    assert not needs_pods(recreate.d, recreate.rss)  # converged, no old RS
+    recreate.d["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:2"
+    assert not needs_pods(recreate.d, recreate.rss)  # the old RS still reports its pods
 
 
 def test_scale_event_resizes_the_active_replicaset() -> None:

@@ -88,6 +88,8 @@ MIN_UNAVAILABLE = "MinimumReplicasUnavailable"
 DEPLOYMENT_API_VERSION = "apps/v1"
 DEPLOYMENT_KIND = "Deployment"
 MAX_INT32 = 2**31 - 1
+# Recreate waits for the old pods to be gone; with no pod cache it looks again this often.
+RECREATE_POLL = 0.25
 
 # Characters Kubernetes uses to spell hashes (no vowels, no confusable digits).
 _SAFE_ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
@@ -524,6 +526,7 @@ class DeploymentPlan:
     status: Obj | None = None  # the Deployment's new status, when it changed
     requeue_after: float | None = None  # look again then (progress deadline)
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message) about d
+    waiting_for_pods: bool = False  # Recreate: old pods still run and nothing signals their end
 
     @property
     def empty(self) -> bool:
@@ -670,6 +673,7 @@ class _Sync:
         if scaled_down:
             return self.rollout_status(all_rss, new_rs)
         if self.old_pods_running(new_rs, olds):
+            self.plan.waiting_for_pods = True
             return self.rollout_status(all_rss, new_rs)
         if new_rs is None:
             new_rs, olds = self.all_and_new(create=True)
@@ -892,6 +896,18 @@ class _Sync:
         return max(0.0, after) + (1.0 if after >= 1 else 0.0)
 
 
+def needs_pods(d: Obj, replica_sets: Sequence[Obj]) -> bool:
+    """Whether a sync must see the pods: Recreate waits for the old ones to be gone, which their
+    ReplicaSets' status no longer shows once they are all terminating."""
+    if strategy_type(d) != "Recreate" or metadata(d).get("deletionTimestamp") or (d.get("spec") or {}).get("paused"):
+        return False
+    new_rs = find_new_rs(d, replica_sets)
+    olds = [rs for rs in replica_sets if rs is not new_rs]
+    if not olds or any(_status(rs, "replicas") > 0 for rs in olds):
+        return False
+    return new_rs is None or replicas_of(new_rs) != replicas_of(d)
+
+
 def plan_deployment(
     d: Obj, replica_sets: Sequence[Obj], pods_by_rs_uid: dict[str, list[Obj]] | None, now: float
 ) -> DeploymentPlan:
@@ -925,13 +941,11 @@ def _by_namespace(obj: Obj) -> list[str]:
     return [namespace_of(obj)]
 
 
-def _by_controller_uid(obj: Obj) -> list[str]:
-    ref = controller_ref(obj)
-    return [ref["uid"]] if ref is not None and ref.get("uid") else []
-
-
 class DeploymentController:
-    """Watches Deployments, ReplicaSets and Pods; one sync per Deployment key applies its plan."""
+    """Watches Deployments and ReplicaSets; one sync per Deployment key applies its plan.
+
+    Pods are read live only while a Recreate rollout waits for old pods to end (no pod cache).
+    """
 
     def __init__(self, client: Any, workers: int = 5, *, record_events: bool = True) -> None:
         from sliceplane.client.informer import Informer
@@ -941,10 +955,8 @@ class DeploymentController:
         self.workers = workers
         self.d_informer = Informer(client, DEPLOYMENTS)
         self.rs_informer = Informer(client, REPLICA_SETS)
-        self.pod_informer = Informer(client, PODS)
         self.d_informer.add_index("namespace", _by_namespace)
         self.rs_informer.add_index("namespace", _by_namespace)
-        self.pod_informer.add_index("controller", _by_controller_uid)
         self.queue = WorkQueue("deployment")
         self._tasks: list[asyncio.Task[Any]] = []
         self._busy = Busy()
@@ -956,7 +968,6 @@ class DeploymentController:
         self._rs_written: dict[str, set[str]] = {}
         self.d_informer.add_handlers(self._on_d, lambda old, new: self._on_d(new), self._on_d)
         self.rs_informer.add_handlers(self._on_rs_add, self._on_rs_update, self._on_rs_delete)
-        self.pod_informer.add_handlers(lambda pod: None, lambda old, new: None, self._on_pod_delete)
 
     async def run(self, workers: int | None = None) -> None:
         if self._stopped.is_set():
@@ -964,11 +975,10 @@ class DeploymentController:
         self._tasks = [
             asyncio.create_task(self.d_informer.run(), name="deployment-informer-deployments"),
             asyncio.create_task(self.rs_informer.run(), name="deployment-informer-replicasets"),
-            asyncio.create_task(self.pod_informer.run(), name="deployment-informer-pods"),
         ]
         try:
-            if not await synced_or_stopped([self.d_informer.wait_synced(), self.rs_informer.wait_synced(),
-                                           self.pod_informer.wait_synced()], self._stopped):
+            if not await synced_or_stopped([self.d_informer.wait_synced(), self.rs_informer.wait_synced()],
+                                           self._stopped):
                 return
             await run_workers(self.queue, self.sync, workers or self.workers, log, self._busy)
         finally:
@@ -976,7 +986,7 @@ class DeploymentController:
 
     async def wait_idle(self) -> None:
         """Until the caches have synced, the queue is empty and no sync runs (tests, benchmarks)."""
-        informers = [self.d_informer, self.rs_informer, self.pod_informer]
+        informers = [self.d_informer, self.rs_informer]
         await wait_idle([self.queue], self._busy, lambda: all(i.has_synced for i in informers))
 
     async def stop(self) -> None:
@@ -1041,18 +1051,6 @@ class DeploymentController:
         if d is not None:
             self.queue.add(key_of(d))
 
-    def _on_pod_delete(self, pod: Obj) -> None:
-        """Recreate waits for old pods to be gone; their deletion is what it waits for."""
-        ref = controller_ref(pod)
-        if ref is None or ref.get("kind") != "ReplicaSet":
-            return
-        rs = self.rs_informer.get(f"{namespace_of(pod)}/{ref.get('name', '')}")
-        if rs is None or uid_of(rs) != ref.get("uid"):
-            return
-        d = self._resolve(namespace_of(rs), controller_ref(rs))
-        if d is not None and strategy_type(d) == "Recreate":
-            self.queue.add(key_of(d))
-
     # --- sync ----------------------------------------------------------------------------------
 
     async def sync(self, key: str) -> None:
@@ -1070,16 +1068,32 @@ class DeploymentController:
             return
         self._rs_written.pop(key, None)
         rss = await self._claim(d, self.rs_informer.by_index("namespace", namespace))
-        pods_by_rs_uid = {uid_of(rs): self.pod_informer.by_index("controller", uid_of(rs)) for rs in rss}
+        pods_by_rs_uid = await self._pods_by_rs_uid(d, rss) if needs_pods(d, rss) else {}
         plan = plan_deployment(d, rss, pods_by_rs_uid, now)
         await self._apply(d, plan)
         for event_type, reason, message in plan.events:
             self.recorder.record(d, DEPLOYMENT_API_VERSION, DEPLOYMENT_KIND, event_type, reason, message, now)
+        if plan.waiting_for_pods:
+            self.queue.add_after(key, RECREATE_POLL)
         if plan.requeue_after is not None:
             if plan.requeue_after < 1.0:
                 self.queue.add_rate_limited(key)
             else:
                 self.queue.add_after(key, plan.requeue_after)
+
+    async def _pods_by_rs_uid(self, d: Obj, rss: list[Obj]) -> dict[str, list[Obj]]:
+        """The pods of the Deployment's ReplicaSets, read live: no pod cache is kept just for Recreate."""
+        from sliceplane.api.selectors import label_selector_from_spec
+
+        selector = str(label_selector_from_spec((d.get("spec") or {}).get("selector")))
+        pods = (await self.client.list_all(PODS, namespace_of(d), label_selector=selector or None)).get("items") or []
+        uids = {uid_of(rs) for rs in rss}
+        out: dict[str, list[Obj]] = {}
+        for pod in pods:
+            ref = controller_ref(pod)
+            if ref is not None and ref.get("uid") in uids:
+                out.setdefault(ref["uid"], []).append(pod)
+        return out
 
     async def _claim(self, d: Obj, candidates: list[Obj]) -> list[Obj]:
         selector = (d.get("spec") or {}).get("selector")
