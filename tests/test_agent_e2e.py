@@ -81,6 +81,12 @@ def _reviews_ready(state_dir: Path, node: str) -> list[str]:
     return []
 
 
+def _live_pod(k: Kubectl, selector: str) -> str:
+    """A pod that is not already terminating (an old rollout's pods may vanish any moment)."""
+    pods = k.json("get", "pods", "-l", selector)["items"]
+    return next(p["metadata"]["name"] for p in pods if not p["metadata"].get("deletionTimestamp"))
+
+
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
     port = free_port()
@@ -128,8 +134,7 @@ def test_agents_follow_bookinfo_through_rollout_and_apiserver_restart(cluster: d
     k.run("rollout", "status", "deployment/reviews-v1", "--timeout=120s")
     k.run("rollout", "restart", "deployment/reviews-v1")
     k.run("rollout", "status", "deployment/reviews-v1", "--timeout=120s")
-    pod = k.run("get", "pods", "-l", "app=reviews,version=v1", "-o", "name").stdout.split()[0]
-    k.run("delete", pod, "--wait=false")
+    k.run("delete", "pod", _live_pod(k, "app=reviews,version=v1"), "--wait=false")
     for state_dir in (c["slices"], c["endpoints"]):
         out = _verify(c, state_dir)
         assert "0 with differences" in out
@@ -145,8 +150,7 @@ def test_agents_follow_bookinfo_through_rollout_and_apiserver_restart(cluster: d
     # The API server dies and comes back on the same store: agents reconnect by themselves.
     c["apiserver"].stop(signal.SIGKILL)
     c["apiserver"].start()
-    pod = k.run("get", "pods", "-l", "app=reviews,version=v1", "-o", "name").stdout.split()[0]
-    k.run("delete", pod, "--wait=false")
+    k.run("delete", "pod", _live_pod(k, "app=reviews,version=v1"), "--wait=false")
     k.run("scale", "deployment/ratings-v1", "--replicas=2")
     for state_dir in (c["slices"], c["endpoints"]):
         out = _verify(c, state_dir)
