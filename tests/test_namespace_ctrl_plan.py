@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from sliceplane.api.meta import rfc3339
-from sliceplane.api.registry import CONFIG_MAPS, NAMESPACES, PODS, SERVICES
+from sliceplane.api.registry import CONFIG_MAPS, DEPLOYMENTS, NAMESPACES, PODS, SERVICES
 from sliceplane.controllers.namespace import namespaced_resources, plan_namespace_cleanup
 
 NOW = 1_700_000_000.0
@@ -59,10 +59,25 @@ def test_recheck_when_the_soonest_grace_period_ends() -> None:
 def test_finalize_keeps_other_finalizers_and_reports_content() -> None:
     plan = plan_namespace_cleanup(ns(finalizers=["kubernetes", "example.com/x"]), {}, NOW)
     assert plan.finalize["spec"]["finalizers"] == ["example.com/x"]
-    waiting = plan_namespace_cleanup(ns(), {PODS: [item("p", deleting_until=NOW + 1)]}, NOW)
-    cond = waiting.status["conditions"][0]
-    assert (cond["type"], cond["status"], cond["message"]) == (
-        "NamespaceContentRemaining", "True", "Some resources are remaining: pods has 1 resource instances")
+    held = item("d", deleting_until=NOW - 1)
+    held["metadata"]["finalizers"] = ["foregroundDeletion"]
+    waiting = plan_namespace_cleanup(ns(), {PODS: [item("p", deleting_until=NOW + 1)], DEPLOYMENTS: [held]}, NOW)
+    conds = {c["type"]: (c["status"], c["reason"], c["message"]) for c in waiting.status["conditions"]}
+    assert conds == {
+        "NamespaceDeletionDiscoveryFailure": ("False", "ResourcesDiscovered", "All resources successfully discovered"),
+        "NamespaceDeletionGroupVersionParsingFailure": ("False", "ParsedGroupVersions",
+                                                        "All legacy kube types successfully parsed"),
+        "NamespaceDeletionContentFailure": ("False", "ContentDeleted",
+                                            "All content successfully deleted, may be waiting on finalization"),
+        "NamespaceContentRemaining": ("True", "SomeResourcesRemain", "Some resources are remaining: "
+                                      "deployments.apps has 1 resource instances, pods has 1 resource instances"),
+        "NamespaceFinalizersRemaining": ("True", "SomeFinalizersRemain", "Some content in the namespace has "
+                                         "finalizers remaining: foregroundDeletion in 1 resource instances"),
+    }
+    # the same state again: no status write
+    again = dict(ns(), status=waiting.status)
+    assert plan_namespace_cleanup(again, {PODS: [item("p", deleting_until=NOW + 1)], DEPLOYMENTS: [held]},
+                                  NOW + 5).status is None
 
 
 def test_namespaced_resources() -> None:

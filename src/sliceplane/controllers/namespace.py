@@ -56,18 +56,37 @@ def _condition(ctype: str, status: str, reason: str, message: str, now: float, o
     return {"type": ctype, "status": status, "lastTransitionTime": ts, "reason": reason, "message": message}
 
 
-def _content_status(ns: Obj, remaining: Mapping[str, int], now: float) -> Obj:
-    """NamespaceContentRemaining, as `kubectl describe namespace` shows it while it drains."""
+def _content_status(ns: Obj, remaining: Mapping[str, int], finalizers: Mapping[str, int], now: float) -> Obj:
+    """The deletion conditions `kubectl describe namespace` shows while a namespace drains.
+
+    Discovery and parsing cannot fail here (the kinds come from our own registry) and deletes
+    that fail are retried, so those three conditions are always False.
+    """
     status = copy.deepcopy(ns.get("status") or {})
-    conds = [c for c in status.get("conditions") or [] if c.get("type") != "NamespaceContentRemaining"]
-    old = next((c for c in status.get("conditions") or [] if c.get("type") == "NamespaceContentRemaining"), None)
+    old_by_type = {c.get("type"): c for c in status.get("conditions") or []}
+    wanted: list[tuple[str, str, str, str]] = [
+        ("NamespaceDeletionDiscoveryFailure", "False", "ResourcesDiscovered", "All resources successfully discovered"),
+        ("NamespaceDeletionGroupVersionParsingFailure", "False", "ParsedGroupVersions",
+         "All legacy kube types successfully parsed"),
+        ("NamespaceDeletionContentFailure", "False", "ContentDeleted",
+         "All content successfully deleted, may be waiting on finalization"),
+    ]
     if remaining:
-        msg = "Some resources are remaining: " + ", ".join(
-            f"{plural} has {n} resource instances" for plural, n in sorted(remaining.items()))
-        conds.append(_condition("NamespaceContentRemaining", "True", "SomeResourcesRemain", msg, now, old))
+        wanted.append(("NamespaceContentRemaining", "True", "SomeResourcesRemain",
+                       "Some resources are remaining: " + ", ".join(
+                           f"{plural} has {n} resource instances" for plural, n in sorted(remaining.items()))))
     else:
-        conds.append(_condition("NamespaceContentRemaining", "False", "ContentRemoved",
-                                "All content successfully removed", now, old))
+        wanted.append(("NamespaceContentRemaining", "False", "ContentRemoved", "All content successfully removed"))
+    if finalizers:
+        wanted.append(("NamespaceFinalizersRemaining", "True", "SomeFinalizersRemain",
+                       "Some content in the namespace has finalizers remaining: " + ", ".join(
+                           f"{f} in {n} resource instances" for f, n in sorted(finalizers.items()))))
+    else:
+        wanted.append(("NamespaceFinalizersRemaining", "False", "ContentHasNoFinalizers",
+                       "All content-preserving finalizers finished"))
+    kinds = {w[0] for w in wanted}
+    conds = [c for c in status.get("conditions") or [] if c.get("type") not in kinds]
+    conds += [_condition(t, st, reason, msg, now, old_by_type.get(t)) for t, st, reason, msg in wanted]
     status["conditions"] = conds
     return status
 
@@ -81,10 +100,13 @@ def plan_namespace_cleanup(ns: Obj, contents: Mapping[ResourceInfo, list[Obj]], 
         return NamespacePlan()
     deletes: list[tuple[ResourceInfo, Obj]] = []
     remaining: dict[str, int] = {}
+    finalizers_left: dict[str, int] = {}
     soonest: float | None = None
     for info, objs in contents.items():
         for obj in objs:
             remaining[info.qualified] = remaining.get(info.qualified, 0) + 1
+            for f in metadata(obj).get("finalizers") or []:
+                finalizers_left[f] = finalizers_left.get(f, 0) + 1
             ts = metadata(obj).get("deletionTimestamp")
             if not ts:
                 deletes.append((info, obj))
@@ -95,7 +117,7 @@ def plan_namespace_cleanup(ns: Obj, contents: Mapping[ResourceInfo, list[Obj]], 
                 continue
             soonest = due if soonest is None else min(soonest, due)
     total = sum(remaining.values())
-    status = _content_status(ns, remaining, now)
+    status = _content_status(ns, remaining, finalizers_left, now)
     new_status = status if status != (ns.get("status") or {}) else None
     if total == 0:
         out = copy.deepcopy(ns)
