@@ -6,7 +6,7 @@ to delete (revision history), the Deployment's revision annotation and its statu
 Kubernetes' rollout rules (RollingUpdate with maxSurge/maxUnavailable, Recreate, scaling
 events with proportional scaling, pause, progress deadline). Helpers such as
 `pod_template_hash`, `resolve_fenceposts` and `calculate_status` are pure too.
-The shell `DeploymentController` watches Deployments, ReplicaSets and Pods and applies plans.
+The shell `DeploymentController` watches Deployments and ReplicaSets and applies plans.
 """
 
 from __future__ import annotations
