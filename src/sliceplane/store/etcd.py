@@ -280,6 +280,8 @@ class EtcdStore(Store):
         tried = 0
         backoff = 0.05
         last: Exception | None = None
+        if not self._endpoints:
+            raise StoreUnavailableError("etcd store not started")
         while True:
             if self._closed:
                 raise StoreUnavailableError("store closed")
