@@ -415,3 +415,60 @@ _PREV = KeyValue("/k", b"v", 2, 5)
 )
 def test_is_delete_of(event: WatchEvent | None, applied: bool) -> None:
     assert is_delete_of(event, 5) is applied
+
+
+# ---- the API server in distributed mode ----
+
+
+async def test_api_server_on_etcd_survives_a_member_kill(healthy3: EtcdCluster) -> None:
+    import json
+
+    import aiohttp
+
+    from sliceplane.apiserver.app import APIServer
+    from sliceplane.apiserver.config import ServerConfig
+
+    server = APIServer(ServerConfig(port=0, store_url=healthy3.url))
+    await server.start()
+    acked: list[str] = []
+    refused: list[tuple[int, str]] = []
+    seen: list[tuple[str, str]] = []
+    try:
+        async with aiohttp.ClientSession() as http:
+            url = server.url + "/api/v1/namespaces/default/configmaps"
+            async with http.get(url) as resp:
+                rv = (await resp.json())["metadata"]["resourceVersion"]
+
+            async def watch() -> None:
+                params = {"watch": "1", "resourceVersion": rv}
+                async with http.get(url, params=params, timeout=aiohttp.ClientTimeout(total=60)) as resp:
+                    async for line in resp.content:
+                        event = json.loads(line)
+                        seen.append((event["type"], event["object"]["metadata"]["name"]))
+                        if len(seen) == 300:
+                            return
+
+            async def create(w: int) -> None:
+                for i in range(15):
+                    name = f"cm-{w}-{i}"
+                    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"k": name}}
+                    async with http.post(url, json=body) as resp:
+                        if resp.status == 201:
+                            acked.append(name)
+                        else:
+                            refused.append((resp.status, await resp.text()))
+                    if len(acked) >= 100 and healthy3.members[0].alive:
+                        healthy3.kill(0)  # the member the server's store talks to first
+
+            watching = asyncio.ensure_future(watch())
+            await asyncio.gather(*(create(w) for w in range(20)))
+            await asyncio.wait_for(watching, 30)
+            async with http.get(url) as resp:
+                listed = sorted(item["metadata"]["name"] for item in (await resp.json())["items"])
+    finally:
+        await server.stop()
+
+    assert refused == []
+    assert not healthy3.members[0].alive
+    assert sorted(acked) == listed
+    assert sorted(seen) == sorted(("ADDED", name) for name in acked)
