@@ -642,3 +642,121 @@ async def test_kubectl_rollout_pause_and_resume(plane: Plane) -> None:
     assert code == 0, out
     pods = await active_pods(c)
     assert len(pods) == 2 and all(p["spec"]["containers"][0]["image"] == "nginx:1.28" for p in pods)
+
+
+class LaggingProxy:
+    """An HTTP proxy in front of the API server that delivers watch events `delay` seconds late,
+    as a slow network would: lists and writes pass at once, so informers lag behind writes."""
+
+    def __init__(self, upstream: str, delay: float) -> None:
+        self.upstream = upstream
+        self.delay = delay
+        self.runner: Any = None
+        self.url = ""
+        self.session: Any = None
+
+    async def start(self) -> None:
+        from aiohttp import ClientSession, web
+
+        self.session = ClientSession()
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self.forward)
+        self.runner = web.AppRunner(app, shutdown_timeout=1.0)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        await self.session.close()
+        await self.runner.cleanup()
+
+    async def forward(self, request: Any) -> Any:
+        from aiohttp import web
+
+        headers = {k: v for k, v in request.headers.items() if k.lower() in ("content-type", "accept")}
+        body = await request.read()
+        upstream = await self.session.request(request.method, self.upstream + request.rel_url.path_qs,
+                                              headers=headers, data=body or None)
+        if request.query.get("watch") not in ("1", "true"):
+            data = await upstream.read()
+            return web.Response(status=upstream.status, body=data,
+                                content_type=upstream.headers.get("Content-Type", "application/json").split(";")[0])
+        resp = web.StreamResponse(status=upstream.status)
+        resp.content_type = "application/json"
+        await resp.prepare(request)
+        loop = asyncio.get_running_loop()
+        lines: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
+
+        async def read() -> None:
+            try:
+                async for line in upstream.content:
+                    await lines.put((loop.time() + self.delay, line))
+            except Exception:  # the upstream closed: end this stream too
+                pass
+            finally:
+                await lines.put(None)
+
+        reader = asyncio.create_task(read())
+        try:
+            while (item := await lines.get()) is not None:
+                await asyncio.sleep(max(0.0, item[0] - loop.time()))
+                await resp.write(item[1])
+        finally:
+            reader.cancel()
+            upstream.release()
+        return resp
+
+
+async def test_replicaset_never_creates_more_pods_than_asked(plane: Plane) -> None:
+    """Expectations: syncs that run before the informer shows the new pods create nothing more."""
+    c = plane.client
+    assert c is not None
+    created: set[str] = set()
+    rv = (await c.list(PODS, "default"))["metadata"]["resourceVersion"]
+
+    async def watch() -> None:
+        async for typ, obj in c.watch(PODS, "default", resource_version=rv, allow_bookmarks=False):
+            if typ == "ADDED":
+                created.add(obj["metadata"]["name"])
+
+    watcher = asyncio.create_task(watch())
+    await plane.stop_controller("replicaset")
+    assert plane.server is not None
+    proxy = LaggingProxy(plane.server.url, delay=0.3)
+    await proxy.start()
+    lagging = RESTClient(proxy.url, timeout=20)
+    controller = ReplicaSetController(lagging)
+    task = asyncio.create_task(controller.run())
+    try:
+        await c.create(REPLICA_SETS, replica_set(replicas=20))
+
+        async def settled() -> bool:
+            st = (await c.get(REPLICA_SETS, "front", "default")).get("status") or {}
+            return st.get("availableReplicas") == 20
+
+        await eventually(plane, settled)
+        await asyncio.wait_for(controller.wait_idle(), 10)
+        # scale down and up again while the informer still shows the old pods
+        await c.patch(REPLICA_SETS, "front", {"spec": {"replicas": 5}}, namespace="default")
+        await asyncio.sleep(0.1)
+        await c.patch(REPLICA_SETS, "front", {"spec": {"replicas": 10}}, namespace="default")
+
+        async def ten() -> bool:
+            st = (await c.get(REPLICA_SETS, "front", "default")).get("status") or {}
+            return st.get("replicas") == 10 and st.get("availableReplicas") == 10
+
+        await eventually(plane, ten)
+        await asyncio.wait_for(controller.wait_idle(), 10)
+        await asyncio.sleep(0.5)  # events still in flight through the proxy
+    finally:
+        await controller.stop()
+        await asyncio.wait_for(task, 10)
+        await lagging.close()
+        await proxy.stop()
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+    # 20 at first; 15 deleted; 5 more to get back to 10, never one more
+    assert len(created) == 25
+    assert len(await active_pods(c, app="front")) == 10
