@@ -760,3 +760,49 @@ async def test_replicaset_never_creates_more_pods_than_asked(plane: Plane) -> No
     # 20 at first; 15 deleted; 5 more to get back to 10, never one more
     assert len(created) == 25
     assert len(await active_pods(c, app="front")) == 10
+
+
+async def test_rolling_update_behind_a_lagging_watch_still_honours_surge(plane: Plane) -> None:
+    c = plane.client
+    assert c is not None and plane.server is not None
+    await plane.stop_controller("deployment")
+    await plane.stop_controller("replicaset")
+    proxy = LaggingProxy(plane.server.url, delay=0.3)
+    await proxy.start()
+    lagging = RESTClient(proxy.url, timeout=20)
+    controllers = [DeploymentController(lagging), ReplicaSetController(lagging)]
+    tasks = [asyncio.create_task(x.run()) for x in controllers]
+    samples: list[tuple[int, int]] = []
+    stop = asyncio.Event()
+
+    async def sample() -> None:
+        while not stop.is_set():
+            pods = await active_pods(c)
+            samples.append((len(pods), sum(1 for p in pods if is_ready(p))))
+            await asyncio.sleep(0.01)
+
+    try:
+        await c.create(DEPLOYMENTS, deployment(replicas=10))
+        await wait_rolled_out(plane)
+        sampler = asyncio.create_task(sample())
+        await c.patch(DEPLOYMENTS, "web", {"spec": {"template": {"spec": {"containers": [
+            {"name": "web", "image": "nginx:1.28"}]}}}}, namespace="default", patch_type="merge")
+
+        async def done() -> dict | None:
+            d = await c.get(DEPLOYMENTS, "web", "default")
+            return d if d["metadata"]["generation"] == 2 and rolled_out(d) else None
+
+        await eventually(plane, done, timeout=60)
+        stop.set()
+        await sampler
+    finally:
+        for x in controllers:
+            await x.stop()
+        for t in tasks:
+            await asyncio.wait_for(t, 10)
+        await lagging.close()
+        await proxy.stop()
+    assert max(total for total, _ in samples) <= 13, samples
+    assert min(ready for _, ready in samples) >= 8, samples
+    assert len(await active_pods(c)) == 10
+    assert sorted(rs["spec"]["replicas"] for rs in (await c.list(REPLICA_SETS, "default"))["items"]) == [0, 10]

@@ -333,7 +333,9 @@ async def synced_or_stopped(waits: list[Any], stopped: Any) -> bool:
         for f in (synced, halt):
             if not f.done():
                 f.cancel()
-    if synced.done() and not synced.cancelled() and synced.exception() is not None:
+            with contextlib.suppress(BaseException):
+                await f  # retrieve the outcome, so asyncio never reports it as lost
+    if not synced.cancelled() and synced.exception() is not None:
         raise synced.exception()  # type: ignore[misc]
     return not stopped.is_set()
 
