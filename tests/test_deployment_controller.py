@@ -806,3 +806,39 @@ async def test_rolling_update_behind_a_lagging_watch_still_honours_surge(plane: 
     assert min(ready for _, ready in samples) >= 8, samples
     assert len(await active_pods(c)) == 10
     assert sorted(rs["spec"]["replicas"] for rs in (await c.list(REPLICA_SETS, "default"))["items"]) == [0, 10]
+
+
+async def test_gc_behind_a_lagging_watch_deletes_only_true_orphans(plane: Plane) -> None:
+    c = plane.client
+    assert c is not None and plane.server is not None
+    await plane.stop_controller("garbagecollector")
+    proxy = LaggingProxy(plane.server.url, delay=0.3)
+    await proxy.start()
+    lagging = RESTClient(proxy.url, timeout=20)
+    gc = GarbageCollector(lagging)
+    task = asyncio.create_task(gc.run())
+    try:
+        await asyncio.wait_for(gc.wait_idle(), 10)
+        for i in range(10):
+            owner = await c.create(CONFIG_MAPS, {"metadata": {"name": f"owner-{i}", "namespace": "default"}})
+            ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": f"owner-{i}", "uid": owner["metadata"]["uid"]}
+            await c.create(CONFIG_MAPS, {"metadata": {"name": f"dep-{i}", "namespace": "default",
+                                                      "ownerReferences": [ref]}})
+        for i in range(0, 10, 2):
+            await c.delete(CONFIG_MAPS, f"owner-{i}", "default")
+
+        async def names() -> set[str]:
+            return {o["metadata"]["name"] for o in (await c.list(CONFIG_MAPS, "default"))["items"]}
+
+        async def collected() -> bool:
+            return not {f"dep-{i}" for i in range(0, 10, 2)} & await names()
+
+        await eventually(plane, collected)
+        await asyncio.sleep(0.6)  # every event has come through the proxy
+        await asyncio.wait_for(gc.wait_idle(), 10)
+        assert {f"dep-{i}" for i in range(1, 10, 2)} <= await names()
+    finally:
+        await gc.stop()
+        await asyncio.wait_for(task, 10)
+        await lagging.close()
+        await proxy.stop()
