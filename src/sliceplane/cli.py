@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -55,6 +56,21 @@ NoEndpoints = Annotated[
     typer.Option("--disable-endpoints-controller", help="Do not run the legacy Endpoints controller."),
 ]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
+Servers = Annotated[
+    list[str] | None,
+    typer.Option("--server", help="API server URL (repeat for several; they replace the kubeconfig's servers)."),
+]
+
+
+def _client(kubeconfig: Path, servers: list[str] | None, **kwargs: object):  # type: ignore[no-untyped-def]
+    """A RESTClient for every API server: those given with --server, else all the kubeconfig lists."""
+    from sliceplane.client.kubeconfig import read_kubeconfig
+    from sliceplane.client.rest import RESTClient
+
+    if servers:
+        token = read_kubeconfig(kubeconfig)[1] if kubeconfig.exists() else None
+        return RESTClient(servers, token=token, **kwargs)  # type: ignore[arg-type]
+    return RESTClient.from_kubeconfig(str(kubeconfig), **kwargs)  # type: ignore[arg-type]
 
 
 def run_until_signalled(main: object) -> None:
@@ -155,10 +171,34 @@ def controller_manager(
     max_endpoints_per_slice: MaxPerSlice = 100,
     endpoints_max_addresses: EndpointsCap = 1000,
     disable_endpoints_controller: NoEndpoints = False,
+    leader_elect: Annotated[
+        bool, typer.Option("--leader-elect/--no-leader-elect",
+                           help="Run the controllers only while holding the leader Lease.")
+    ] = True,
+    leader_elect_lease_duration: Annotated[
+        float, typer.Option(help="Seconds a standby waits after the last renewal before taking over.")
+    ] = 15.0,
+    leader_elect_renew_deadline: Annotated[
+        float, typer.Option(help="Seconds the leader keeps retrying a renewal before it gives up leading.")
+    ] = 10.0,
+    leader_elect_retry_period: Annotated[
+        float, typer.Option(help="Seconds between attempts to acquire or renew the lease.")
+    ] = 2.0,
+    leader_elect_resource_name: Annotated[
+        str, typer.Option(help="Name of the Lease (in --leader-elect-resource-namespace).")
+    ] = "kube-controller-manager",
+    leader_elect_resource_namespace: Annotated[str, typer.Option(help="Namespace of the Lease.")] = "kube-system",
+    server: Servers = None,
     verbose: Verbose = False,
 ) -> None:
     """The controllers: EndpointSlice, Endpoints, Deployment, ReplicaSet, garbage collector, Namespace."""
     from sliceplane.client.rest import RESTClient
+    from sliceplane.controllers.leaderelection import (
+        LeaderElector,
+        LeadershipLost,
+        check_timings,
+        default_identity,
+    )
     from sliceplane.controllers.manager import ControllerManager, ManagerOptions
 
     _setup_logging(verbose)
@@ -168,25 +208,64 @@ def controller_manager(
         endpoints_controller=not disable_endpoints_controller,
     )
 
-    async def main(stop: asyncio.Event) -> None:
-        client = RESTClient.from_kubeconfig(str(kubeconfig))
+    if leader_elect:
+        problem = check_timings(leader_elect_lease_duration, leader_elect_renew_deadline, leader_elect_retry_period)
+        if problem:
+            raise typer.BadParameter(problem)
+
+    async def run_controllers(client: RESTClient) -> None:
+        """Run every controller until one stops; a failure takes the process down (the supervisor restarts it)."""
         manager = ControllerManager(client, opts)
         try:
             await manager.start()
-            print("sliceplane controller-manager ready", flush=True)
-            stopped = asyncio.create_task(stop.wait())
-            failed = asyncio.create_task(manager.wait())
-            done, _ = await asyncio.wait([stopped, failed], return_when=asyncio.FIRST_COMPLETED)
-            stopped.cancel()
-            if failed in done:
-                failed.result()
-                raise SystemExit("a controller stopped unexpectedly")
-            failed.cancel()
+            await manager.wait()
+            raise RuntimeError("a controller stopped unexpectedly")
         finally:
             await manager.stop()
+
+    async def main(stop: asyncio.Event) -> None:
+        client = _client(kubeconfig, server)
+        try:
+            if leader_elect:
+                elector = LeaderElector(
+                    client, leader_elect_resource_name, leader_elect_resource_namespace, default_identity(),
+                    leader_elect_lease_duration, leader_elect_renew_deadline, leader_elect_retry_period,
+                )
+                work = asyncio.create_task(elector.run(lambda: run_controllers(client)))
+            else:
+                work = asyncio.create_task(run_controllers(client))
+            print("sliceplane controller-manager ready", flush=True)
+            stopped = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait([stopped, work], return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if work in done:
+                try:
+                    work.result()
+                except LeadershipLost as e:
+                    # As kube-controller-manager does: exit, and let the supervisor start a fresh candidate.
+                    raise SystemExit(f"leaderelection lost: {e}") from None
+                except Exception as e:
+                    raise SystemExit(f"controller-manager stopping: {e}") from e
+                raise SystemExit("the controllers stopped unexpectedly")
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await work
+        finally:
             await client.close()
 
     run_until_signalled(main)
+
+
+@app.command("kubeconfig")
+def kubeconfig_command(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the kubeconfig.")],
+    server: Annotated[list[str], typer.Option("--server", help="API server URL; repeat for every API server.")],
+) -> None:
+    """Write a kubeconfig listing several API servers (kubectl uses the first; sliceplane fails over)."""
+    from sliceplane.client.kubeconfig import write_kubeconfig
+
+    write_kubeconfig(output, server)
+    typer.echo(f"wrote {output} ({len(server)} servers)")
 
 
 @app.command()
