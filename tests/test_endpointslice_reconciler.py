@@ -517,17 +517,19 @@ def test_turning_prefer_close_on_and_off() -> None:
     assert sizes(on.to_update) == [100, 50] and on.to_create == ()  # unchanged slices rewritten for hints
     server.apply(on)
     assert set(map(str, _hints(server.list()).values())) == {str({"forZones": [{"name": "zone-a"}]})}
-    # Without trafficDistribution hints are dropped from slices being written, others keep theirs.
+    # Without trafficDistribution hints are removed everywhere, from unchanged slices too.
     pods[0] = new_pod(0, ready=False)
     off = reconcile(new_service(), pods, nodes, server.list())
-    (upd,) = off.to_update
-    assert all(e.zone_hints is None for e in upd.endpoints)
+    assert sizes(off.to_update) == [100, 50]
     server.apply(off)
-    assert sum(1 for h in _hints(server.list()).values() if h) == 150 - len(upd.endpoints)
+    assert sum(1 for h in _hints(server.list()).values() if h) == 0
+    assert reconcile(new_service(), pods, nodes, server.list()).empty
 
 
 def test_topology_annotation_auto_takes_precedence() -> None:
     svc = _prefer_close()
     svc["metadata"]["annotations"] = {"service.kubernetes.io/topology-mode": "Auto"}
-    (s,) = reconcile(svc, [new_pod(1)], new_nodes(), []).to_create
-    assert s.endpoints[0].zone_hints is None
+    plan = reconcile(svc, [new_pod(1)], new_nodes(), [])
+    (s,) = plan.to_create
+    assert s.endpoints[0].zone_hints is None  # Auto without node topology: no hints, and a reason
+    assert plan.auto_hints is False and [e.reason for e in plan.events] == ["TopologyAwareHintsDisabled"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -30,6 +31,17 @@ from sliceplane.api.registry import ENDPOINT_SLICES, NODES, PODS, SERVICES
 from sliceplane.controllers import podutil
 from sliceplane.controllers.endpointslice.cache import SliceIndex
 from sliceplane.controllers.endpointslice.reconciler import SlicePlan, reconcile, reconcile_changes
+from sliceplane.controllers.endpointslice.topology import (
+    LABEL_ZONE,
+    MSG_DISABLED,
+    MSG_ENABLED,
+    REASON_DISABLED,
+    REASON_ENABLED,
+    ZoneTopology,
+    topology_mode_auto,
+    with_address_type,
+    zone_topology,
+)
 from sliceplane.controllers.endpointslice.tracker import WriteTracker
 from sliceplane.controllers.endpointslice.triggertime import TriggerTimeTracker
 from sliceplane.controllers.endpointslice.values import (
@@ -40,6 +52,7 @@ from sliceplane.controllers.endpointslice.values import (
     service_key_of_slice,
     wants_slices,
 )
+from sliceplane.controllers.workload_util import EventRecorder
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +108,16 @@ class _Nodes(Mapping[str, Obj]):
         return len(self._informer)
 
 
+def _node_topology_shape(node: Obj) -> tuple[Any, ...]:
+    """What of a node topology hints depend on: zone, role labels, readiness, allocatable CPU."""
+    meta = node.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    status = node.get("status") or {}
+    ready = next((c.get("status") for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    roles = tuple(sorted(k for k in labels if k.startswith("node-role.kubernetes.io/")))
+    return (labels.get(LABEL_ZONE), roles, ready, (status.get("allocatable") or {}).get("cpu"))
+
+
 def _by_namespace(obj: Obj) -> list[str]:
     return [namespace_of(obj)]
 
@@ -148,6 +171,9 @@ class EndpointSliceController:
         self._planned_uid: dict[str, str] = {}  # service key -> uid of the Service we last planned
         self._waiting_for_node: dict[str, set[str]] = {}  # node name -> service keys that lacked it
         self._busy = 0  # keys being synced right now
+        self._topology: ZoneTopology | None = None  # zones' CPU shares; None: recompute from nodes
+        self._auto_state: dict[str, str] = {}  # service key -> last hint outcome recorded (Auto)
+        self.recorder = EventRecorder(client, "endpoint-slice-controller")
         self.full_plan_in_thread = FULL_PLAN_IN_THREAD
         self.stats: Counter[str] = Counter()  # syncs, full/incremental, stale, errors, create/update/delete
         self._tasks: list[asyncio.Task[Any]] = []
@@ -156,7 +182,7 @@ class EndpointSliceController:
         self.services.add_handlers(self._on_service, self._on_service_update, self._on_service_delete)
         self.pods.add_handlers(self._on_pod_add, self._on_pod_update, self._on_pod_delete)
         self.slices.add_handlers(self._on_slice, self._on_slice_update, self._on_slice_delete)
-        self.nodes.add_handlers(self._on_node_add, None, None)
+        self.nodes.add_handlers(self._on_node_add, self._on_node_update, self._on_node_delete)
 
     @property
     def writes(self) -> int:
@@ -185,6 +211,7 @@ class EndpointSliceController:
             with contextlib.suppress(Exception):
                 informer.stop()
         await self._cancel_tasks()
+        await self.recorder.close()
 
     async def _cancel_tasks(self) -> None:
         tasks, self._tasks = self._tasks, []
@@ -275,6 +302,63 @@ class EndpointSliceController:
         for key in self._waiting_for_node.pop(name_of(node), set()):
             self._full.add(key)
             self.queue.add(key)
+        self._topology_may_have_changed()
+
+    def _on_node_update(self, old: Obj, new: Obj) -> None:
+        # Heartbeats change nothing hints depend on: skip the O(nodes) recomputation for them.
+        if _node_topology_shape(old) != _node_topology_shape(new):
+            self._topology_may_have_changed()
+
+    def _on_node_delete(self, node: Obj) -> None:
+        self._topology_may_have_changed()
+
+    def _topology_may_have_changed(self) -> None:
+        """Recompute the zones' CPU shares; if they moved, re-plan every topology-mode Auto Service."""
+        if not self.nodes.has_synced():
+            self._topology = None
+            return
+        before = self._topology
+        self._topology = zone_topology(self.nodes.list())
+        if before is None or before == self._topology:
+            return
+        log.info("node topology changed (%s); re-syncing Services with topology-mode Auto",
+                 self._topology.problem or dict(self._topology.cpu_ratio_by_zone))
+        for svc in self.services.list():
+            if topology_mode_auto(svc):
+                key = key_of(svc)
+                self._full.add(key)
+                self.queue.add(key)
+
+    def topology(self) -> ZoneTopology:
+        if self._topology is None:
+            self._topology = zone_topology(self.nodes.list())
+        return self._topology
+
+    def _record_hint_outcome(self, key: str, svc: Obj, plan: SlicePlan) -> None:
+        """An Event and a log line when a Service's Auto hints turn on, off, or fail for a new reason."""
+        if plan.auto_hints is None:
+            if self._auto_state.pop(key, "") == "enabled":
+                msg = MSG_DISABLED
+                for at in podutil.service_address_types(svc):
+                    log.info("topology-mode Auto removed from %s, removing hints", key)
+                    self.recorder.record(svc, "v1", "Service", "Warning", REASON_DISABLED,
+                                         with_address_type(msg, at), time.time())
+            return
+        if plan.auto_hints:
+            if self._auto_state.get(key) != "enabled":
+                self._auto_state[key] = "enabled"
+                for at in podutil.service_address_types(svc):
+                    log.info("topology aware hints enabled for %s (%s)", key, at)
+                    self.recorder.record(svc, "v1", "Service", "Normal", REASON_ENABLED,
+                                         with_address_type(MSG_ENABLED, at), time.time())
+            return
+        outcome = "; ".join(e.message for e in plan.events)
+        if self._auto_state.get(key) == outcome:
+            return
+        self._auto_state[key] = outcome
+        for e in plan.events:
+            log.info("topology aware hints disabled for %s: %s, removing hints", key, e.message)
+            self.recorder.record(svc, "v1", "Service", e.event_type, e.reason, e.message, time.time())
 
     def _after_slice_event(self, key: str, foreign: bool) -> None:
         if foreign:
@@ -353,7 +437,8 @@ class EndpointSliceController:
             if plan is None:
                 pods = [p for p in self.pods.by_index("namespace", ns) if podutil.service_selects(svc, p)]
                 trigger = self.trigger_times.observe_all(svc, pods)
-                args = (svc, pods, self._nodes, list(state), self.max_endpoints_per_slice, trigger)
+                args = (svc, pods, self._nodes, list(state), self.max_endpoints_per_slice, trigger,
+                        self.topology())
                 if len(pods) >= self.full_plan_in_thread:
                     # Inputs are snapshots of immutable values (and a read-only node lookup), so
                     # planning off the loop is safe; the loop keeps draining watch streams.
@@ -361,6 +446,7 @@ class EndpointSliceController:
                 else:
                     plan = reconcile(*args)
             await self._apply(key, svc, plan)
+            self._record_hint_outcome(key, svc, plan)
         except BaseException:
             # Whatever was half done, the next sync starts from the informer's view, fully.
             self._dirty.setdefault(key, set()).update(dirty)
@@ -383,6 +469,7 @@ class EndpointSliceController:
     async def _service_gone(self, key: str) -> None:
         """The Service was deleted: forget it, and delete slices the garbage collector may not."""
         self.trigger_times.delete_service(key)
+        self._auto_state.pop(key, None)
         self._dirty.pop(key, None)
         self._full.discard(key)
         self._planned_uid.pop(key, None)

@@ -28,6 +28,13 @@ from typing import Any
 from sliceplane.api.meta import name_of, uid_of
 from sliceplane.controllers import podutil
 from sliceplane.controllers.endpointslice.cache import ServiceSlices
+from sliceplane.controllers.endpointslice.topology import (
+    HintEvent,
+    ZoneTopology,
+    add_hints,
+    remove_hints,
+    topology_mode_auto,
+)
 from sliceplane.controllers.endpointslice.triggertime import format_trigger_time
 from sliceplane.controllers.endpointslice.values import (
     ANNOTATION_TRIGGER_TIME,
@@ -62,6 +69,10 @@ class SlicePlan:
     # Nodes named by pods but unknown to the cache: those pods were left out; retry later.
     missing_nodes: tuple[str, ...] = ()
     incremental: bool = False
+    # Topology-mode Auto only: why hints were disabled (one event per address type), and
+    # whether every address type got hints (None: the Service does not ask for Auto).
+    events: tuple[HintEvent, ...] = ()
+    auto_hints: bool | None = None
 
     # The names docs/internals.md uses.
     @property
@@ -95,12 +106,15 @@ def reconcile(
     existing_slices: Iterable[SliceValue | Mapping[str, Any]],
     max_endpoints_per_slice: int = 100,
     trigger_time: float | None = None,
+    topology: ZoneTopology | None = None,
 ) -> SlicePlan:
     """Plan the Service's slices from all its pods and all its current managed slices.
 
     `pods` are the pods the Service selects (others are ignored), `existing_slices` the
     managed slices labelled with the Service's name, `trigger_time` the value of the
-    last-change-trigger-time annotation for written slices (None removes it).
+    last-change-trigger-time annotation for written slices (None removes it), `topology`
+    the zones' CPU shares for topology-mode Auto (None: Auto Services get no hints, with a
+    reason).
     """
     max_eps = check_max_endpoints_per_slice(max_endpoints_per_slice)
     existing = [s for s in (as_slice_value(x) for x in existing_slices) if not s.deleting]
@@ -114,16 +128,21 @@ def reconcile(
     updates: list[SliceValue] = []
     deletes: list[SliceValue] = []
     missing: set[str] = set()
+    events: list[HintEvent] = []
+    topo = topology if topology is not None else ZoneTopology({}, None)
     for at in address_types:
         c, u, d = _reconcile_address_type(
-            service, selected, nodes_by_name, [s for s in existing if s.address_type == at], max_eps, at, missing
+            service, selected, nodes_by_name, [s for s in existing if s.address_type == at], max_eps, at, missing,
+            topo, events,
         )
         c, u, d = _reuse_deleted(service, c, u, d)
         creates += c
         updates += u
         deletes += d
     deletes += [s for s in existing if s.address_type not in address_types]
-    return _finish(service, creates, updates, deletes, trigger_time, missing, incremental=False)
+    auto = (not events) if topology_mode_auto(service) else None
+    return _finish(service, creates, updates, deletes, trigger_time, missing, incremental=False,
+                   events=tuple(events), auto_hints=auto)
 
 
 def _reconcile_address_type(
@@ -134,6 +153,8 @@ def _reconcile_address_type(
     max_eps: int,
     address_type: str,
     missing: set[str],
+    topology: ZoneTopology,
+    events: list[HintEvent],
 ) -> tuple[list[SliceValue], list[SliceValue], list[SliceValue]]:
     existing_by_ports: dict[PortKey, list[SliceValue]] = {}
     deletes: list[SliceValue] = []
@@ -179,7 +200,8 @@ def _reconcile_address_type(
         else:
             creates.append(placeholder)
     changed = {s.name for s in updates} | {s.name for s in deletes}
-    creates, updates = _reconcile_hints(service, creates, updates, [s for s in existing if s.name not in changed])
+    creates, updates = _reconcile_hints(service, creates, updates, [s for s in existing if s.name not in changed],
+                                        address_type, topology, events)
     return creates, updates, deletes
 
 
@@ -296,7 +318,8 @@ def reconcile_changes(
     on foreign slice changes. Returns None when the index does not allow an incremental plan.
     """
     max_eps = check_max_endpoints_per_slice(max_endpoints_per_slice)
-    if not wants_slices(service):
+    if not wants_slices(service) or topology_mode_auto(service):
+        # Auto hints balance the whole Service: only the full path sees every slice.
         return None
     address_types = podutil.service_address_types(service)
     if not index.incremental_ok(uid_of(service), address_types, max_eps):
@@ -400,7 +423,7 @@ def _changes_for_address_type(
 
     updates = [dataclasses.replace(index.slices[n], endpoints=tuple(eps.values())) for n, eps in sorted(live.items())]
     deletes = [index.slices[n] for n in sorted(deleted)]
-    creates, updates = _reconcile_hints(service, creates, updates, [])
+    creates, updates = _reconcile_hints(service, creates, updates, [], address_type, ZoneTopology({}), [])
     return creates, updates, deletes
 
 
@@ -408,17 +431,29 @@ def _changes_for_address_type(
 
 
 def _reconcile_hints(
-    service: Obj, creates: list[SliceValue], updates: list[SliceValue], unchanged: list[SliceValue]
+    service: Obj,
+    creates: list[SliceValue],
+    updates: list[SliceValue],
+    unchanged: list[SliceValue],
+    address_type: str,
+    topology: ZoneTopology,
+    events: list[HintEvent],
 ) -> tuple[list[SliceValue], list[SliceValue]]:
-    """Same-zone hints for trafficDistribution PreferClose, none otherwise.
+    """Hints for one address type: topology-mode Auto first, then trafficDistribution, else none.
 
-    With PreferClose an unchanged slice whose hints are missing or wrong is rewritten too;
-    without it, hints are dropped from the slices being written and left on the others.
+    Unchanged slices whose hints are wrong (missing, stale, or present when none are wanted)
+    are rewritten too, so switching hints off clears them everywhere. On the incremental path
+    `unchanged` is empty: that path only runs while the Service (and so its hint mode) is
+    unchanged, and neither Auto nor a change of mode takes it.
     """
+    if topology_mode_auto(service):
+        c, u, evs = add_hints(creates, updates, unchanged, topology, address_type)
+        events.extend(evs)
+        return c, u
     if prefers_close(service):
         updates = updates + [s for s in unchanged if needs_zone_hints(s)]
         return [with_zone_hints(s) for s in creates], [with_zone_hints(s) for s in updates]
-    return [without_hints(s) for s in creates], [without_hints(s) for s in updates]
+    return remove_hints([without_hints(s) for s in creates], [without_hints(s) for s in updates], unchanged)
 
 
 def _reuse_deleted(
@@ -455,6 +490,8 @@ def _finish(
     missing: set[str],
     *,
     incremental: bool,
+    events: tuple[HintEvent, ...] = (),
+    auto_hints: bool | None = None,
 ) -> SlicePlan:
     if (service.get("metadata") or {}).get("deletionTimestamp"):
         # No new slices for a Service being deleted: the garbage collector would race them.
@@ -465,6 +502,8 @@ def _finish(
         to_delete=tuple(deletes),
         missing_nodes=tuple(sorted(missing)),
         incremental=incremental,
+        events=events,
+        auto_hints=auto_hints,
     )
 
 
