@@ -56,6 +56,36 @@ NoEndpoints = Annotated[
     typer.Option("--disable-endpoints-controller", help="Do not run the legacy Endpoints controller."),
 ]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
+
+
+def _check_batch_period(value: float) -> float:
+    if value < 0:
+        raise typer.BadParameter(f"must not be negative, got {value}")
+    return value
+
+
+def _check_per_subset(value: int) -> int:
+    if value < 1:
+        raise typer.BadParameter(f"must be at least 1, got {value}")
+    return value
+
+
+BatchPeriod = Annotated[
+    float,
+    typer.Option(
+        "--endpointslice-updates-batch-period",
+        callback=_check_batch_period,
+        help="EndpointSlice controller: seconds to coalesce pod changes per Service (0: no batching).",
+    ),
+]
+MirroringPerSubset = Annotated[
+    int,
+    typer.Option(
+        "--mirroring-max-endpoints-per-subset",
+        callback=_check_per_subset,
+        help="EndpointSlice mirroring controller: the most addresses mirrored per Endpoints subset.",
+    ),
+]
 Servers = Annotated[
     list[str] | None,
     typer.Option("--server", help="API server URL (repeat for several; they replace the kubeconfig's servers)."),
@@ -97,6 +127,8 @@ def up(
     max_endpoints_per_slice: MaxPerSlice = 100,
     endpoints_max_addresses: EndpointsCap = 1000,
     disable_endpoints_controller: NoEndpoints = False,
+    endpointslice_updates_batch_period: BatchPeriod = 0.0,
+    mirroring_max_endpoints_per_subset: MirroringPerSubset = 1000,
     max_object_bytes: Annotated[
         int, typer.Option(help="Largest object the API server stores (413 above it).")
     ] = 1536 * 1024,
@@ -125,6 +157,8 @@ def up(
         max_endpoints_per_slice=max_endpoints_per_slice,
         endpoints_max_addresses=endpoints_max_addresses,
         disable_endpoints_controller=disable_endpoints_controller,
+        endpointslice_batch_period=endpointslice_updates_batch_period,
+        mirroring_max_endpoints_per_subset=mirroring_max_endpoints_per_subset,
         max_object_bytes=max_object_bytes,
         pod_ready_delay=pod_ready_delay,
         max_grace_period=max_grace_period,
@@ -171,6 +205,8 @@ def controller_manager(
     max_endpoints_per_slice: MaxPerSlice = 100,
     endpoints_max_addresses: EndpointsCap = 1000,
     disable_endpoints_controller: NoEndpoints = False,
+    endpointslice_updates_batch_period: BatchPeriod = 0.0,
+    mirroring_max_endpoints_per_subset: MirroringPerSubset = 1000,
     leader_elect: Annotated[
         bool, typer.Option("--leader-elect/--no-leader-elect",
                            help="Run the controllers only while holding the leader Lease.")
@@ -206,6 +242,8 @@ def controller_manager(
         max_endpoints_per_slice=max_endpoints_per_slice,
         endpoints_max_addresses=endpoints_max_addresses or None,
         endpoints_controller=not disable_endpoints_controller,
+        endpointslice_batch_period=endpointslice_updates_batch_period,
+        mirroring_max_endpoints_per_subset=mirroring_max_endpoints_per_subset,
     )
 
     if leader_elect:

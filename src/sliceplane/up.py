@@ -35,6 +35,8 @@ class UpOptions:
     max_endpoints_per_slice: int = 100
     endpoints_max_addresses: int = 1000
     disable_endpoints_controller: bool = False
+    endpointslice_batch_period: float = 0.0
+    mirroring_max_endpoints_per_subset: int = 1000
     max_object_bytes: int = 1536 * 1024
     pod_ready_delay: float = 0.5
     max_grace_period: float | None = 2.0
@@ -53,6 +55,8 @@ def role_commands(opts: UpOptions, kubeconfig: Path) -> dict[str, list[str]]:
         "--max-endpoints-per-slice", str(opts.max_endpoints_per_slice),
         "--endpoints-max-addresses", str(opts.endpoints_max_addresses),
         *(["--disable-endpoints-controller"] if opts.disable_endpoints_controller else []),
+        "--endpointslice-updates-batch-period", str(opts.endpointslice_batch_period),
+        "--mirroring-max-endpoints-per-subset", str(opts.mirroring_max_endpoints_per_subset),
         *verbose,
     ]
     nodes = [

@@ -25,6 +25,7 @@ class ManagerOptions:
     endpoints_max_addresses: int | None = 1000  # None: no cap (reproduces the seed's over-size objects)
     endpoints_controller: bool = True
     endpointslice_batch_period: float = 0.0
+    mirroring_max_endpoints_per_subset: int = 1000
 
 
 def build_controllers(client: RESTClient, opts: ManagerOptions) -> dict[str, Any]:
@@ -33,6 +34,7 @@ def build_controllers(client: RESTClient, opts: ManagerOptions) -> dict[str, Any
     from sliceplane.controllers.endpoints import EndpointsController
     from sliceplane.controllers.endpointslice.controller import EndpointSliceController
     from sliceplane.controllers.garbagecollector import GarbageCollector
+    from sliceplane.controllers.mirroring.controller import EndpointSliceMirroringController
     from sliceplane.controllers.namespace import NamespaceController
     from sliceplane.controllers.replicaset import ReplicaSetController
 
@@ -41,6 +43,9 @@ def build_controllers(client: RESTClient, opts: ManagerOptions) -> dict[str, Any
             client,
             max_endpoints_per_slice=opts.max_endpoints_per_slice,
             batch_period=opts.endpointslice_batch_period,
+        ),
+        "endpointslicemirroring": EndpointSliceMirroringController(
+            client, max_endpoints_per_subset=opts.mirroring_max_endpoints_per_subset,
         ),
         "deployment": DeploymentController(client),
         "replicaset": ReplicaSetController(client),
