@@ -275,10 +275,11 @@ async def test_request_and_object_size_limits(make_server: Any) -> None:
 
 async def test_status_subresource_semantics(api: Client) -> None:
     created = await api.ok("POST", PODS, pod("s"))
-    assert created["status"] == {"phase": "Pending"}
+    assert created["status"] == {"phase": "Pending", "qosClass": "BestEffort"}
     body = {**created, "status": {"phase": "Running"}, "metadata": {**created["metadata"], "labels": {"a": "b"}}}
     main = await api.ok("PUT", f"{PODS}/s", body)
-    assert main["status"] == {"phase": "Pending"} and main["metadata"]["labels"] == {"a": "b"}
+    assert main["status"] == {"phase": "Pending", "qosClass": "BestEffort"}
+    assert main["metadata"]["labels"] == {"a": "b"}
     body = {**main, "status": {"phase": "Running"}, "spec": {**main["spec"], "nodeName": "n1"}}
     body["metadata"] = {**main["metadata"], "labels": {"changed": "yes"}}
     st = await api.ok("PUT", f"{PODS}/s/status", body)

@@ -9,13 +9,14 @@ node ports are the server's job.
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from sliceplane.api.registry import ResourceInfo
+from sliceplane.api.schema import json_copy
 
 Obj = dict[str, Any]
 
@@ -37,7 +38,7 @@ def apply_defaults(info: ResourceInfo, obj: Obj, *, create: bool | None = None) 
     carries its resourceVersion (status, finalize), and values already present are never
     overwritten, so a main-resource update that passes as a create changes nothing.
     """
-    out = copy.deepcopy(obj)
+    out = json_copy(obj)
     defaulter = _DEFAULTERS.get((info.group, info.kind))
     if defaulter is not None and isinstance(out, dict):
         if create is None:
@@ -114,7 +115,9 @@ def _default_lifecycle(lifecycle: Any) -> None:
 
 def _default_env(env: Any) -> None:
     for var in _list(env):
-        source = _dict(_dict(var).get("valueFrom"))
+        if type(var) is not dict or var.get("valueFrom") is None:
+            continue  # the common case: a plain value
+        source = _dict(var.get("valueFrom"))
         if isinstance(source.get("fieldRef"), dict):
             _set(source["fieldRef"], "apiVersion", "v1")
         ref = source.get("resourceFieldRef")
@@ -304,6 +307,17 @@ def canonical_quantity(value: Any) -> str | None:
     suffix family (binary, decimal, exponent) of the input is kept when it can say the value
     exactly. None when `value` is not a quantity (left for validation to reject).
     """
+    if type(value) in (str, int, float):
+        return _canonical_cached(value)  # every pod repeats a handful of quantities
+    return _canonical(value)
+
+
+@lru_cache(maxsize=4096, typed=True)
+def _canonical_cached(value: str | int | float) -> str | None:
+    return _canonical(value)
+
+
+def _canonical(value: Any) -> str | None:
     number = parse_quantity(value)
     if number is None:
         return None

@@ -10,12 +10,12 @@ reason) for a strategic patch that contradicts the schema, 415 for server-side a
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
 from sliceplane.api import errors, schema
 from sliceplane.api.errors import Cause, StatusError
+from sliceplane.api.schema import json_copy
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -190,10 +190,14 @@ def _decode_json_patch(data: bytes) -> list[dict[str, Any]]:
 # ---- RFC 7386 JSON merge patch ----
 
 def merge_patch(original: Any, patch: Any) -> Any:
-    """RFC 7386: objects merge key by key, null deletes, anything else replaces."""
+    """RFC 7386: objects merge key by key, null deletes, anything else replaces.
+
+    Copy-on-write: new dicts along the paths the patch names; what it leaves alone is shared
+    with `original` (which is never changed), so the cost follows the patch, not the object.
+    """
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    out = copy.deepcopy(original) if isinstance(original, dict) else {}
+        return json_copy(patch)
+    out = dict(original) if isinstance(original, dict) else {}
     for k, v in patch.items():
         if v is None:
             out.pop(k, None)
@@ -215,7 +219,7 @@ def _unprocessable(message: str) -> StatusError:
 
 
 def json_patch(original: dict[str, Any], ops: list[dict[str, Any]]) -> Any:
-    doc: Any = copy.deepcopy(original)
+    doc: Any = json_copy(original)
     for op in ops:
         try:
             doc = _apply_op(doc, op)
@@ -295,11 +299,11 @@ def _apply_op(doc: Any, op: dict[str, Any]) -> Any:
     if tokens is None:
         raise _PatchFailed(f"{kind} operation failed to decode path: missing value")
     if kind == "add":
-        return _add(doc, tokens, copy.deepcopy(op.get("value")), path)
+        return _add(doc, tokens, json_copy(op.get("value")), path)
     if kind == "remove":
         return _remove(doc, tokens, path)[0]
     if kind == "replace":
-        return _replace(doc, tokens, copy.deepcopy(op.get("value")), path)
+        return _replace(doc, tokens, json_copy(op.get("value")), path)
     if kind == "test":
         found, value = _get(doc, tokens)
         if tokens and _container(doc, tokens) is None:
@@ -316,7 +320,7 @@ def _apply_op(doc: Any, op: dict[str, Any]) -> Any:
     if kind == "move":
         doc, value = _remove(doc, from_tokens, source)
         return _add(doc, tokens, value, path)
-    return _add(doc, tokens, copy.deepcopy(value), path)
+    return _add(doc, tokens, json_copy(value), path)
 
 
 def _add(doc: Any, tokens: list[str], value: Any, path: str) -> Any:
@@ -406,8 +410,12 @@ def _go_fmt(v: Any) -> str:
 
 
 def strategic_merge_patch(original: dict[str, Any], patch: dict[str, Any], def_name: str | None) -> dict[str, Any]:
-    """Kubernetes' strategic merge patch of `patch` onto `original`, typed by definition `def_name`."""
-    return _merge_map(copy.deepcopy(original), copy.deepcopy(patch), def_name)
+    """Kubernetes' strategic merge patch of `patch` onto `original`, typed by definition `def_name`.
+
+    Copy-on-write on `original` (each map the patch reaches is copied before it changes; the
+    rest is shared, never changed); the patch is copied whole, as the merge consumes it.
+    """
+    return _merge_map(original, json_copy(patch), def_name)
 
 
 def _def(t: schema.Type | None) -> str | None:
@@ -426,6 +434,8 @@ def _meta(t: schema.Type | None, key: str) -> tuple[str, str]:
 
 
 def _merge_map(original: dict[str, Any], patch: dict[str, Any], t: schema.Type | None) -> dict[str, Any]:
+    """A merged copy of the map `original` (unchanged); `patch` is owned and consumed."""
+    original = dict(original)
     if DIRECTIVE in patch:
         directive = patch[DIRECTIVE]
         if directive == "replace":

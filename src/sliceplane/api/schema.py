@@ -37,6 +37,31 @@ def definitions() -> dict[str, dict[str, Any]]:
     return data()["definitions"]
 
 
+_ATOMIC = frozenset({str, int, float, bool, type(None)})
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of a decoded JSON value: dicts and lists rebuilt, immutable scalars shared.
+
+    Several times cheaper than copy.deepcopy (no memo, no dispatch); anything that is not a
+    JSON type (e.g. a YAML set) still goes through copy.deepcopy.
+    """
+    t = type(value)
+    if t is dict:
+        return {k: v if type(v) in _ATOMIC else json_copy(v) for k, v in value.items()}
+    if t is list:
+        return [v if type(v) in _ATOMIC else json_copy(v) for v in value]
+    if t in _ATOMIC:
+        return value
+    return copy.deepcopy(value)
+
+
+@cache
+def _properties(def_name: str) -> dict[str, Any] | None:
+    d = definitions().get(def_name)
+    return None if d is None else d["properties"]
+
+
 def descriptions(name: str) -> dict[str, str]:
     """Documentation of a definition: "" is its own, other keys are its fields."""
     return data().get("descriptions", {}).get(name, {})
@@ -106,10 +131,11 @@ def prune(info: ResourceInfo, obj: dict[str, Any]) -> tuple[dict[str, Any], list
     """
     name = definition_name_for(info)
     if info.opaque or name is None:
-        return copy.deepcopy(obj), []
-    unknown: list[str] = []
-    pruned = _prune_value(name, obj, "", unknown)
-    return pruned, unknown
+        return json_copy(obj), []
+    unknown = _unknown_in(name, obj)
+    if not unknown:
+        return json_copy(obj), []
+    return _prune_value(name, obj, "", []), unknown
 
 
 def prune_as(def_name: str, obj: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -119,8 +145,58 @@ def prune_as(def_name: str, obj: dict[str, Any]) -> tuple[dict[str, Any], list[s
 
 
 def unknown_fields(info: ResourceInfo, obj: dict[str, Any]) -> list[str]:
-    """Paths of the fields `obj` has that the kind does not (for fieldValidation Strict/Warn)."""
-    return prune(info, obj)[1]
+    """Paths of the fields `obj` has that the kind does not (for fieldValidation Strict/Warn).
+
+    Copies nothing: the write path asks this of every body and prunes only when it names some.
+    """
+    name = definition_name_for(info)
+    if info.opaque or name is None:
+        return []
+    return _unknown_in(name, obj)
+
+
+def _unknown_in(def_name: str, obj: Any) -> list[str]:
+    unknown: list[str] = []
+    _find_unknown(def_name, obj, "", unknown)
+    return unknown
+
+
+def _find_unknown(def_name: str, value: Any, path: str, unknown: list[str]) -> None:
+    """`_prune_value`'s walk without building anything; paths are formatted only where needed."""
+    props = _properties(def_name)
+    if props is None or type(value) is not dict:
+        return
+    for k, v in value.items():
+        sub = props.get(k)
+        if sub is None:
+            unknown.append(f"{path}.{k}")
+            continue
+        tv = type(v)
+        if tv is not dict and tv is not list:
+            continue
+        if type(sub) is str:
+            if sub not in SCALARS:
+                _find_unknown(sub, v, f"{path}.{k}", unknown)
+        else:
+            _find_unknown_in(sub, v, f"{path}.{k}", unknown)
+
+
+def _find_unknown_in(t: Any, value: Any, path: str, unknown: list[str]) -> None:
+    if isinstance(t, list):
+        kind, elem = t
+        if type(elem) is str and elem in SCALARS:
+            return
+        if kind == "array" and type(value) is list:
+            for i, v in enumerate(value):
+                if type(v) is dict or type(v) is list:
+                    _find_unknown_in(elem, v, f"{path}[{i}]", unknown)
+        elif kind == "map" and type(value) is dict:
+            for k, v in value.items():
+                if type(v) is dict or type(v) is list:
+                    _find_unknown_in(elem, v, f"{path}[{k}]", unknown)
+        return
+    if t not in SCALARS:
+        _find_unknown(t, value, path, unknown)
 
 
 def strict_decoding_message(paths: list[str]) -> str:
@@ -136,12 +212,12 @@ def _prune_value(t: Type, value: Any, path: str, unknown: list[str]) -> Any:
             return [_prune_value(elem, v, f"{path}[{i}]", unknown) for i, v in enumerate(value)]
         if kind == "map" and isinstance(value, dict):
             return {k: _prune_value(elem, v, f"{path}[{k}]", unknown) for k, v in value.items()}
-        return copy.deepcopy(value)
+        return json_copy(value)
     if t in SCALARS or not isinstance(value, dict):
-        return copy.deepcopy(value)
+        return json_copy(value)
     d = definition(t)
     if d is None:
-        return copy.deepcopy(value)
+        return json_copy(value)
     props = d["properties"]
     out: dict[str, Any] = {}
     for k, v in value.items():
@@ -215,12 +291,24 @@ def _json_kind(value: Any) -> str:
 
 
 def _check_struct(def_name: str, value: Any, path: list[str], found: list[str]) -> None:
-    d = definition(def_name)
-    if d is None or not isinstance(value, dict):
+    props = _properties(def_name)
+    if props is None or not isinstance(value, dict):
         return
     for key, v in value.items():
-        t = d["properties"].get(key)
+        t = props.get(key)
         if t is None or v is None:
+            continue
+        # The common, well-typed scalars are settled here, without a call per field.
+        tv = type(v)
+        if tv is str:
+            if t == "string" or t == "IntOrString" or t == "any" or t == "Time" or t == "byte" or t == "MicroTime":
+                continue
+        elif tv is int:
+            if t == "integer" and (key in INT64_FIELDS or INT32_RANGE[0] <= v <= INT32_RANGE[1]):
+                continue
+            if t == "IntOrString" or t == "number" or t == "any":
+                continue
+        elif tv is bool and (t == "boolean" or t == "any"):
             continue
         _check_value(t, v, _short(def_name), [*path, key], key, found)
 

@@ -11,7 +11,7 @@ import msgspec
 from aiohttp import web
 
 from sliceplane.api import registry
-from sliceplane.api.errors import StatusError, internal, method_not_allowed, unavailable
+from sliceplane.api.errors import StatusError, internal, method_not_allowed, too_large, unavailable
 from sliceplane.apiserver import discovery
 from sliceplane.apiserver.config import ServerConfig
 from sliceplane.apiserver.handlers import RequestContext, ResourceHandlers, optional_module
@@ -19,7 +19,7 @@ from sliceplane.apiserver.ipalloc import ServiceAllocations
 from sliceplane.apiserver.metrics import APIMetrics
 from sliceplane.apiserver.routes import ResourcePath, parse_resource_path
 from sliceplane.apiserver.watchcache import WatchCache, resource_label
-from sliceplane.store.base import Store, StoreError, StoreUnavailableError, open_store
+from sliceplane.store.base import Store, StoreError, StoreUnavailableError, ValueTooLargeError, open_store
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,9 @@ async def _errors_middleware(request: web.Request, handler: Any) -> web.StreamRe
         resp = _status_response(e)
     except StoreUnavailableError as e:
         resp = _status_response(unavailable(f"storage is unavailable: {e}"))
+    except ValueTooLargeError as e:
+        # etcd refusing a value for its size is the client's object being too large, not a server fault.
+        resp = _status_response(too_large(str(e) or "etcdserver: request is too large"))
     except StoreError as e:
         log.exception("store error on %s %s", request.method, request.path)
         resp = _status_response(internal(str(e)))

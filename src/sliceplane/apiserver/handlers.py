@@ -289,9 +289,10 @@ class ResourceHandlers:
         schema = optional_module("schema")
         if schema is None:
             return obj
-        pruned, unknown = schema.prune(info, obj)
+        unknown = schema.unknown_fields(info, obj)  # a walk without copying: most bodies have none
         if not unknown:
             return obj
+        pruned, unknown = schema.prune(info, obj)
         names = [u.lstrip(".") for u in unknown]
         if ctx.field_validation == "Strict":
             raise bad_request("strict decoding error: " + ", ".join(f'unknown field "{n}"' for n in names))
@@ -299,11 +300,29 @@ class ResourceHandlers:
             ctx.warnings.extend(f'unknown field "{n}"' for n in names)
         return pruned
 
-    def _default(self, info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
+    def _check_types(self, info: ResourceInfo, obj: dict[str, Any], *, patched: bool = False) -> None:
+        """Values of the wrong JSON type are refused as Kubernetes' decoder refuses them, before
+        anything else looks at the object: 400 for a body, 422 on field `patch` for a patch result."""
+        if info.opaque:
+            return
+        schema = optional_module("schema")
+        if schema is None:
+            return
+        found = schema.type_errors(info, obj)
+        if not found:
+            return
+        if patched:
+            quoted = _encode(_encode(without_rv(obj)).decode()).decode()
+            raise invalid(info.kind, (obj.get("metadata") or {}).get("name", ""),
+                          [Cause("FieldValueInvalid", f"Invalid value: {quoted}: {found[0]}", "patch")], info.group)
+        raise bad_request(schema.decode_error_message(info, found[0]))
+
+    def _default(self, info: ResourceInfo, obj: dict[str, Any], *, create: bool | None = None) -> dict[str, Any]:
+        """A defaulted copy of `obj`: every later step may change what this returns."""
         defaults = optional_module("defaults")
         if defaults is None:
-            return obj
-        return defaults.apply_defaults(info, obj)
+            return objects.clone(obj)
+        return defaults.apply_defaults(info, obj, create=create)
 
     def _validate(self, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         validation = optional_module("validation")
@@ -348,6 +367,7 @@ class ResourceHandlers:
         if not name and not generate:
             raise invalid(info.kind, "", [required("metadata.name", "name or generateName is required")],
                           info.group)
+        self._check_types(info, obj)
         if info.namespaced:
             namespace = namespace or md.get("namespace") or "default"
             await self._check_namespace(info, namespace, name or generate)
@@ -358,7 +378,11 @@ class ResourceHandlers:
                 self._rng.choice(objects.NAME_SUFFIX_ALPHABET) for _ in range(objects.NAME_SUFFIX_LEN))
             new = objects.prepare_create(info, obj, namespace=namespace, name=chosen, uid=str(uuid.uuid4()),
                                          now=time.time())
-            new = self._default(info, new)
+            new = self._default(info, new, create=True)
+            if info is registry.PODS:
+                defaults = optional_module("defaults")
+                if defaults is not None and isinstance(new.get("status"), dict):
+                    new["status"]["qosClass"] = defaults.pod_qos_class(new)
             taken: tuple[list[str], list[int]] = ([], [])
             if info is registry.SERVICES:
                 try:
@@ -388,10 +412,13 @@ class ResourceHandlers:
     async def update(self, info: ResourceInfo, namespace: str | None, name: str,
                      mutate: Callable[[dict[str, Any]], dict[str, Any]], ctx: RequestContext, *,
                      subresource: str | None = None, allow_create: bool = False,
-                     check_fields: bool = True) -> tuple[dict[str, Any], bool]:
+                     check_fields: bool = True, patched: bool = False) -> tuple[dict[str, Any], bool]:
         """Read-modify-write with compare-and-swap; retried while the client named no resourceVersion.
 
-        Returns the stored object and whether it was created.
+        `mutate` gets the stored object and returns the new one without changing its argument
+        (the patch functions and objects.* helpers copy on write), so each attempt decodes the
+        stored bytes once and encodes the result once. Returns the stored object and whether
+        it was created.
         """
         key = info.key(name, namespace)
         for _ in range(MAX_WRITE_RETRIES):
@@ -405,9 +432,11 @@ class ResourceHandlers:
                     return await self.create(info, namespace, body, ctx), True
                 raise not_found(info.plural, name, info.group)
             old = with_rv(_decode(kv.value), kv.mod_revision)
-            body = mutate(with_rv(_decode(kv.value), kv.mod_revision))  # a fresh copy for the caller
+            body = mutate(old)
             if not isinstance(body, dict):
                 raise bad_request("the body of the request must be a JSON object")
+            if body is old:
+                body = dict(old)  # later steps replace top-level keys; `old` stays as stored
             objects.check_identity(info, body, namespace, name)
             current_rv = str(kv.mod_revision)
             body_rv = str((body.get("metadata") or {}).get("resourceVersion") or "")
@@ -418,12 +447,14 @@ class ResourceHandlers:
             if body_uid and body_uid != old_uid and subresource not in ("binding", "finalize"):
                 raise conflict(info.plural, name, f"Precondition failed: UID in precondition: {body_uid}, "
                                f"UID in object meta: {old_uid}", info.group)
+            if subresource not in ("binding", "finalize"):
+                self._check_types(info, body, patched=patched)
             if check_fields and subresource != "finalize":
                 body = self._check_fields(info, body, ctx)
             new = objects.prepare_update(info, body, old, subresource=subresource)
             if info is registry.SERVICES and subresource is None:
                 new = objects.drop_type_dependent_fields(new, old)
-            new = self._default(info, new)
+            new = self._default(info, new, create=False)
             taken: tuple[list[str], list[int]] = ([], [])
             if info is registry.SERVICES and subresource is None:
                 try:
@@ -501,7 +532,8 @@ class ResourceHandlers:
         def mutate(old: dict[str, Any]) -> dict[str, Any]:
             return patch_mod.apply_patch(old, data, ctype)
 
-        result, _ = await self.update(info, rp.namespace, rp.name, mutate, ctx, subresource=rp.subresource)
+        result, _ = await self.update(info, rp.namespace, rp.name, mutate, ctx, subresource=rp.subresource,
+                                      patched=True)
         return self.respond(result, accept, warnings=ctx.warnings)
 
     # ---- scale -------------------------------------------------------------------------

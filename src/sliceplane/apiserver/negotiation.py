@@ -36,12 +36,23 @@ def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
+class _JSONishLoader(yaml.SafeLoader):
+    """YAML as Kubernetes reads it: converted to JSON first, so an unquoted timestamp is text
+    (a datetime would be refused by the type check and stored in another spelling)."""
+
+
+_JSONishLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def decode_body(body: bytes, content_type: str | None) -> Any:
     """Decode a create/update body (JSON, or YAML when the client says so)."""
     mt = media_type(content_type)
     if mt in ("application/yaml", "application/x-yaml", "text/yaml"):
         try:
-            return yaml.safe_load(body.decode("utf-8")) if body.strip() else None
+            return yaml.load(body.decode("utf-8"), Loader=_JSONishLoader) if body.strip() else None
         except (yaml.YAMLError, UnicodeDecodeError) as e:
             raise bad_request(f"error converting YAML to JSON: {_one_line(str(e))}") from None
     if mt == PROTOBUF:

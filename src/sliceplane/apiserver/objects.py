@@ -111,8 +111,10 @@ def prepare_update(info: ResourceInfo, new: Obj, old: Obj, *, subresource: str |
     Main-resource writes keep the stored status (for kinds with a status subresource); status
     writes keep everything but status; Namespace `finalize` changes only spec.finalizers.
     """
+    # Copy-on-write: the result shares what it does not change with `old`/`new` (neither is
+    # changed); the server defaults a copy of it before anything is written.
     if subresource == "status":
-        out = clone(old)
+        out = dict(old)
         if "status" in new:
             out["status"] = new["status"]
         else:
@@ -120,17 +122,19 @@ def prepare_update(info: ResourceInfo, new: Obj, old: Obj, *, subresource: str |
         return out
     if subresource == "binding":
         # The server built `new` itself from the stored pod (see bind_pod): take it whole.
-        out = clone(new)
-        out.get("metadata", {}).pop("resourceVersion", None)
+        out = dict(new)
+        md = out.get("metadata")
+        if isinstance(md, dict) and "resourceVersion" in md:
+            out["metadata"] = {k: v for k, v in md.items() if k != "resourceVersion"}
         return out
     if subresource == "finalize":
-        out = clone(old)
+        out = dict(old)
         finalizers = (new.get("spec") or {}).get("finalizers")
-        out.setdefault("spec", {})
+        spec = out["spec"] = dict(out.get("spec") or {})
         if finalizers:
-            out["spec"]["finalizers"] = finalizers
+            spec["finalizers"] = finalizers
         else:
-            out["spec"].pop("finalizers", None)
+            spec.pop("finalizers", None)
         return out
     out = dict(new)
     out["apiVersion"] = info.api_version
@@ -291,22 +295,19 @@ def to_scale(info: ResourceInfo, obj: Obj, selector_text: str) -> Obj:
 
 def apply_scale(obj: Obj, scale: Obj) -> Obj:
     replicas = (scale.get("spec") or {}).get("replicas", 0)
-    out = clone(obj)
-    out.setdefault("spec", {})["replicas"] = replicas
-    return out
+    return {**obj, "spec": {**(obj.get("spec") or {}), "replicas": replicas}}  # `obj` is left as it was
 
 
 def bind_pod(pod: Obj, binding: Obj, now: float) -> Obj:
     """The pod after a Binding: spec.nodeName set and a PodScheduled condition."""
     node = (binding.get("target") or {}).get("name", "")
-    out = clone(pod)
-    out.setdefault("spec", {})["nodeName"] = node
-    status = out.setdefault("status", {})
+    status = dict(pod.get("status") or {})
     conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
     conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
                        "lastTransitionTime": rfc3339(now)})
     status["conditions"] = conditions
-    return out
+    # Copy-on-write: new dicts for spec and status only; `pod` is left as it was.
+    return {**pod, "spec": {**(pod.get("spec") or {}), "nodeName": node}, "status": status}
 
 
 def success_status(code: int = 200, details: Obj | None = None) -> Obj:
