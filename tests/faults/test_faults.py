@@ -271,21 +271,30 @@ async def test_apiserver_killed_during_rolling_update_of_500_pods(tmp_path: Path
             await client.create(DEPLOYMENTS, deployment("web", replicas), "default")
             await poll(lambda: rollout_complete(client, "web", replicas), 150, "500 pods ready")
 
-            await client.patch(DEPLOYMENTS, "web", {"spec": {"template": {"metadata": {
+            patched = await client.patch(DEPLOYMENTS, "web", {"spec": {"template": {"metadata": {
                 "annotations": {"sliceplane.io/restartedAt": "1"}}}}}, namespace="default")
+            generation = patched["metadata"]["generation"]
 
             async def half_rolled() -> bool:
-                d = await client.get(DEPLOYMENTS, "web", "default")
-                return (d.get("status") or {}).get("updatedReplicas", 0) >= replicas // 4
+                st = (await client.get(DEPLOYMENTS, "web", "default")).get("status") or {}
+                return st.get("observedGeneration") == generation and st.get("updatedReplicas", 0) >= replicas // 4
 
             await poll(half_rolled, 60, "the rollout under way", interval=0.1)
             apis[0].kill()
+            at_kill = (await client.get(DEPLOYMENTS, "web", "default"))["status"]
+            assert at_kill.get("updatedReplicas", 0) < replicas, "the API server should die mid-rollout"
+            old_pods = [p for p in (await client.list_all(PODS, "default", label_selector="app=web"))["items"]
+                        if not p["metadata"].get("deletionTimestamp")
+                        and "sliceplane.io/restartedAt" not in (p["metadata"].get("annotations") or {})]
+            assert old_pods, "old pods should remain when the API server dies"
             await poll(lambda: rollout_complete(client, "web", replicas), 180, "the rollout to finish")
             await poll(lambda: _ok(slices_match_pods(client, "web", "web")), 60, "slices to match the pods")
             ok, detail = await slices_match_pods(client, "web", "web")
             assert ok, detail
-            pods = (await client.list_all(PODS, "default", label_selector="app=web"))["items"]
-            assert len([p for p in pods if not p["metadata"].get("deletionTimestamp")]) == replicas
+            pods = [p for p in (await client.list_all(PODS, "default", label_selector="app=web"))["items"]
+                    if not p["metadata"].get("deletionTimestamp")]
+            assert len(pods) == replicas
+            assert all("sliceplane.io/restartedAt" in (p["metadata"].get("annotations") or {}) for p in pods)
         verify = subprocess.run(
             [sys.executable, "-m", "sliceplane", "verify", "--kubeconfig", str(kc_ba), "--state-dir", str(state),
              "--timeout", "60"], capture_output=True, text=True, timeout=120,
@@ -355,6 +364,10 @@ async def test_leading_controller_manager_killed_standby_takes_over(tmp_path: Pa
             await poll(lambda: _ok(slices_match_pods(client, "web", "web")), 60, "slices to converge")
             ok, detail = await slices_match_pods(client, "web", "web")
             assert ok, detail
+            # 70 endpoints fit one slice (100 per slice): a second would be a duplicate set.
+            slices = (await client.list_all(
+                ENDPOINT_SLICES, "default", label_selector="kubernetes.io/service-name=web"))["items"]
+            assert len(slices) == 1, [s["metadata"]["name"] for s in slices]
 
 
 # --- 3. etcd member killed -------------------------------------------------------------------------
