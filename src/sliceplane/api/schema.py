@@ -17,6 +17,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+import msgspec
+
 from sliceplane.api.registry import ResourceInfo
 
 Type = str | list[Any]
@@ -257,6 +259,110 @@ def type_errors(info: ResourceInfo, obj: dict[str, Any]) -> list[str]:
 
 def decode_error_message(info: ResourceInfo, error: str) -> str:
     return f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: {error}'
+
+
+def field_problems(info: ResourceInfo, obj: dict[str, Any],
+                   old: dict[str, Any] | None = None) -> tuple[list[str], list[str]]:
+    """(`unknown_fields(info, obj)`, `type_errors(info, obj)`) in one walk.
+
+    `old`, when given, is a stored object that passed both checks: parts of `obj` that are the
+    same (in their JSON text) as the same place in `old` are not walked again, so an update
+    costs what it changes. Pass `old` only for objects stored by this server.
+    """
+    name = definition_name_for(info)
+    if info.opaque or name is None:
+        return [], []
+    unknown: list[str] = []
+    found: list[str] = []
+    _scan_struct(name, obj, old, "", [], unknown, found)
+    return unknown, found
+
+
+_MISSING: Any = object()
+_encode_json = msgspec.json.Encoder().encode
+
+
+def _unchanged(v: Any, ov: Any) -> bool:
+    """Whether `v` is `ov` in JSON text (Python's == alone says True == 1 == 1.0)."""
+    if v is ov:
+        return True
+    if ov is _MISSING or v != ov:
+        return False
+    try:
+        return _encode_json(v) == _encode_json(ov)
+    except (TypeError, ValueError, msgspec.EncodeError):
+        return False
+
+
+def _scan_struct(def_name: str, value: Any, old: Any, upath: str, kpath: list[str], unknown: list[str],
+                 found: list[str]) -> None:
+    props = _properties(def_name)
+    if props is None or type(value) is not dict:
+        return
+    old_d = old if type(old) is dict else None
+    for key, v in value.items():
+        t = props.get(key)
+        if t is None:
+            unknown.append(f"{upath}.{key}")
+            continue
+        if v is None:
+            continue
+        tv = type(v)
+        if tv is dict or tv is list:
+            ov = old_d.get(key, _MISSING) if old_d is not None else _MISSING
+            if ov is not _MISSING and _unchanged(v, ov):
+                continue
+            _scan_value(t, v, ov, _short(def_name), [*kpath, key], key, f"{upath}.{key}", unknown, found)
+            continue
+        if tv is str:
+            if t == "string" or t == "IntOrString" or t == "any" or t == "Time" or t == "byte" or t == "MicroTime":
+                continue
+        elif tv is int:
+            if t == "integer" and (key in INT64_FIELDS or INT32_RANGE[0] <= v <= INT32_RANGE[1]):
+                continue
+            if t == "IntOrString" or t == "number" or t == "any":
+                continue
+        elif tv is bool and (t == "boolean" or t == "any"):
+            continue
+        _check_value(t, v, _short(def_name), [*kpath, key], key, found)
+
+
+def _scan_value(t: Type, v: Any, old: Any, owner: str, kpath: list[str], field: str, upath: str,
+                unknown: list[str], found: list[str]) -> None:
+    """`_check_value` on a dict or list value, also collecting unknown fields below it."""
+    if isinstance(t, list):
+        kind, elem = t
+        if kind == "array":
+            if type(v) is not list:
+                _check_value(t, v, owner, kpath, field, found)
+                return
+            olds = old if type(old) is list else ()
+            for i, item in enumerate(v):
+                oi = olds[i] if i < len(olds) else _MISSING
+                if type(item) is dict or type(item) is list:
+                    if oi is not _MISSING and _unchanged(item, oi):
+                        continue
+                    _scan_value(elem, item, oi, owner, kpath, field, f"{upath}[{i}]", unknown, found)
+                else:
+                    _check_value(elem, item, owner, kpath, field, found)
+        else:
+            if type(v) is not dict:
+                _check_value(t, v, owner, kpath, field, found)
+                return
+            olds_d = old if type(old) is dict else {}
+            for k, item in v.items():
+                if type(item) is dict or type(item) is list:
+                    oi = olds_d.get(k, _MISSING)
+                    if oi is not _MISSING and _unchanged(item, oi):
+                        continue
+                    _scan_value(elem, item, oi, owner, kpath, field, f"{upath}[{k}]", unknown, found)
+                else:
+                    _check_value(elem, item, owner, kpath, field, found)
+        return
+    if t in SCALARS or type(v) is not dict:
+        _check_value(t, v, owner, kpath, field, found)
+    else:
+        _scan_struct(t, v, old, upath, kpath, unknown, found)
 
 
 def _short(def_name: str) -> str:

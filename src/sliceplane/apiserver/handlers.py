@@ -282,14 +282,36 @@ class ResourceHandlers:
         self.metrics.store_writes.labels(resource_label(info), op).inc()
 
     # ---- admission pipeline (pure steps; see api/) -------------------------------------
-    def _check_fields(self, info: ResourceInfo, obj: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+    def _scan(self, info: ResourceInfo, obj: dict[str, Any], *, old: dict[str, Any] | None = None,
+              types: bool = True, patched: bool = False) -> list[str]:
+        """One walk of the body: values of the wrong JSON type are refused as Kubernetes' decoder
+        refuses them (400 for a body, 422 on field `patch` for a patch result); returns the paths
+        of unknown fields. Parts equal to the stored `old` are not walked again."""
+        if info.opaque:
+            return []
+        schema = optional_module("schema")
+        if schema is None:
+            return []
+        unknown, wrong = schema.field_problems(info, obj, old)
+        if wrong and types:
+            if patched:
+                quoted = _encode(_encode(without_rv(obj)).decode()).decode()
+                raise invalid(info.kind, (obj.get("metadata") or {}).get("name", ""),
+                              [Cause("FieldValueInvalid", f"Invalid value: {quoted}: {wrong[0]}", "patch")],
+                              info.group)
+            raise bad_request(schema.decode_error_message(info, wrong[0]))
+        return unknown
+
+    def _check_fields(self, info: ResourceInfo, obj: dict[str, Any], ctx: RequestContext,
+                      unknown: list[str] | None = None) -> dict[str, Any]:
         """Unknown fields: Strict -> 400, Warn -> Warning headers; dropped from what is stored."""
         if info.opaque:
             return obj
         schema = optional_module("schema")
         if schema is None:
             return obj
-        unknown = schema.unknown_fields(info, obj)  # a walk without copying: most bodies have none
+        if unknown is None:
+            unknown = schema.unknown_fields(info, obj)  # a walk without copying: most bodies have none
         if not unknown:
             return obj
         pruned, unknown = schema.prune(info, obj)
@@ -299,23 +321,6 @@ class ResourceHandlers:
         if ctx.field_validation == "Warn":
             ctx.warnings.extend(f'unknown field "{n}"' for n in names)
         return pruned
-
-    def _check_types(self, info: ResourceInfo, obj: dict[str, Any], *, patched: bool = False) -> None:
-        """Values of the wrong JSON type are refused as Kubernetes' decoder refuses them, before
-        anything else looks at the object: 400 for a body, 422 on field `patch` for a patch result."""
-        if info.opaque:
-            return
-        schema = optional_module("schema")
-        if schema is None:
-            return
-        found = schema.type_errors(info, obj)
-        if not found:
-            return
-        if patched:
-            quoted = _encode(_encode(without_rv(obj)).decode()).decode()
-            raise invalid(info.kind, (obj.get("metadata") or {}).get("name", ""),
-                          [Cause("FieldValueInvalid", f"Invalid value: {quoted}: {found[0]}", "patch")], info.group)
-        raise bad_request(schema.decode_error_message(info, found[0]))
 
     def _default(self, info: ResourceInfo, obj: dict[str, Any], *, create: bool | None = None) -> dict[str, Any]:
         """A defaulted copy of `obj`: every later step may change what this returns."""
@@ -367,11 +372,11 @@ class ResourceHandlers:
         if not name and not generate:
             raise invalid(info.kind, "", [required("metadata.name", "name or generateName is required")],
                           info.group)
-        self._check_types(info, obj)
+        unknown = self._scan(info, obj)
         if info.namespaced:
             namespace = namespace or md.get("namespace") or "default"
             await self._check_namespace(info, namespace, name or generate)
-        obj = self._check_fields(info, obj, ctx)
+        obj = self._check_fields(info, obj, ctx, unknown)
         attempts = 8 if not name else 1
         for attempt in range(attempts):
             chosen = name or generate + "".join(
@@ -447,10 +452,12 @@ class ResourceHandlers:
             if body_uid and body_uid != old_uid and subresource not in ("binding", "finalize"):
                 raise conflict(info.plural, name, f"Precondition failed: UID in precondition: {body_uid}, "
                                f"UID in object meta: {old_uid}", info.group)
-            if subresource not in ("binding", "finalize"):
-                self._check_types(info, body, patched=patched)
-            if check_fields and subresource != "finalize":
-                body = self._check_fields(info, body, ctx)
+            fields = check_fields and subresource != "finalize"
+            types = subresource not in ("binding", "finalize")
+            if fields or types:
+                unknown = self._scan(info, body, old=old, types=types, patched=patched)
+                if fields:
+                    body = self._check_fields(info, body, ctx, unknown)
             new = objects.prepare_update(info, body, old, subresource=subresource)
             if info is registry.SERVICES and subresource is None:
                 new = objects.drop_type_dependent_fields(new, old)
