@@ -314,7 +314,7 @@ class EndpointSliceController:
 
     def _topology_may_have_changed(self) -> None:
         """Recompute the zones' CPU shares; if they moved, re-plan every topology-mode Auto Service."""
-        if not self.nodes.has_synced():
+        if not self.nodes.has_synced:
             self._topology = None
             return
         before = self._topology
