@@ -144,6 +144,7 @@ def main() -> None:
     ap.add_argument("--pods", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--baseline", default=DEFAULT_BASELINE, help="git ref of the A side")
+    ap.add_argument("--candidate", default=None, help="git ref of the B side (default: the working tree)")
     ap.add_argument("--sizes", nargs="+", default=["small", "large"], choices=["small", "large"])
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--size", default="small", help=argparse.SUPPRESS)
@@ -151,14 +152,15 @@ def main() -> None:
     if args.worker:
         print(json.dumps(asyncio.run(worker(args.pods, args.size))))
         return
-    trees = {"A": export_tree(args.baseline), "B": ROOT / "src"}
+    trees = {"A": export_tree(args.baseline),
+             "B": export_tree(args.candidate) if args.candidate else ROOT / "src"}
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
     for r in range(args.repeat):
         for size in args.sizes:
             for side in ("A", "B") if r % 2 == 0 else ("B", "A"):
                 results.setdefault((side, size), []).append(measure(trees[side], args.pods, size))
                 print(f"run {r + 1}/{args.repeat} {size} {side} done", file=sys.stderr)
-    print(f"A = {args.baseline}, B = working tree; {args.pods} pods; CPU microseconds per pod per write, "
+    print(f"A = {args.baseline}, B = {args.candidate or 'working tree'}; {args.pods} pods; CPU microseconds per pod per write, "
           f"median of {args.repeat}")
     header = f"{'size':6} {'phase':9} {'A':>9} {'B':>9} {'B/A':>6}"
     print(header)

@@ -38,14 +38,22 @@ def apply_defaults(info: ResourceInfo, obj: Obj, *, create: bool | None = None) 
     carries its resourceVersion (status, finalize), and values already present are never
     overwritten, so a main-resource update that passes as a create changes nothing.
     """
-    out = json_copy(obj)
+    return apply_defaults_in_place(info, json_copy(obj), create=create)
+
+
+def apply_defaults_in_place(info: ResourceInfo, obj: Obj, *, create: bool | None = None) -> Obj:
+    """`apply_defaults` without the copy: fills `obj` itself and returns it.
+
+    For a caller that owns every part of `obj` (the API server defaults a fresh decode of the
+    object it is about to store, which costs less than copying it here).
+    """
     defaulter = _DEFAULTERS.get((info.group, info.kind))
-    if defaulter is not None and isinstance(out, dict):
+    if defaulter is not None and isinstance(obj, dict):
         if create is None:
-            meta = _dict(out.get("metadata"))
+            meta = _dict(obj.get("metadata"))
             create = not meta.get("resourceVersion") and not meta.get("deletionTimestamp")
-        defaulter(out, create)
-    return out
+        defaulter(obj, create)
+    return obj
 
 
 # ---- helpers ----

@@ -905,6 +905,8 @@ def _validate_containers(ctx: _Ctx, spec: dict[str, Any], path: str, key: str, n
         _validate_volume_mounts(ctx, c, p, volumes)
         env_path = f"{p}.env"
         for j, env in enumerate(ctx.list(c, "env", env_path)):
+            if type(env) is dict and type(env.get("name")) is str and env["name"]:
+                continue  # the common case, settled without building its paths
             ep = _idx(env_path, j)
             ename = ctx.str(env, "name", f"{ep}.name") if isinstance(env, dict) else None
             if not ename:

@@ -323,11 +323,19 @@ class ResourceHandlers:
         return pruned
 
     def _default(self, info: ResourceInfo, obj: dict[str, Any], *, create: bool | None = None) -> dict[str, Any]:
-        """A defaulted copy of `obj`: every later step may change what this returns."""
+        """A defaulted copy of `obj`: every later step may change what this returns.
+
+        The copy is a msgspec round trip (C speed; it also makes the value plain JSON, as
+        Kubernetes sees every body), defaulted in place.
+        """
+        out = objects.clone(obj)
         defaults = optional_module("defaults")
         if defaults is None:
-            return objects.clone(obj)
-        return defaults.apply_defaults(info, obj, create=create)
+            return out
+        in_place = getattr(defaults, "apply_defaults_in_place", None)
+        if in_place is None:
+            return defaults.apply_defaults(info, out, create=create)
+        return in_place(info, out, create=create)
 
     def _validate(self, info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         validation = optional_module("validation")
