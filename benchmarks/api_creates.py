@@ -5,12 +5,18 @@ over HTTP from several concurrent connections, and prints creates/second with th
 memory store measured in the same run.
 
     python benchmarks/api_creates.py --objects 5000 --concurrency 32
+    python benchmarks/api_creates.py --objects 5000 --concurrency 32 --etcd 3
+
+`--etcd N` also starts an N-member etcd cluster on loopback (tests/etcd_cluster.py, data in the
+system temp dir: the same disk as the SQLite file, real fsyncs) and measures the API server on it
+under the same client load, in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -85,20 +91,29 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--objects", type=int, default=5000)
     ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--etcd", type=int, default=0, metavar="N", help="also measure an N-member etcd cluster")
     args = ap.parse_args()
     console = Console()
     results: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp, Progress(console=console) as progress:
-        for name, store in (("memory", "memory://"), ("sqlite", f"sqlite://{Path(tmp) / 'bench.db'}")):
-            port = free_port()
-            proc = start_apiserver(store, port)
-            try:
-                results[name] = asyncio.run(
-                    create_all(f"http://127.0.0.1:{port}", args.objects, args.concurrency, progress, name)
-                )
-            finally:
-                os.kill(proc.pid, signal.SIGTERM)
-                proc.wait(30)
+        stores: list[tuple[str, str]] = [("memory", "memory://"), ("sqlite", f"sqlite://{Path(tmp) / 'bench.db'}")]
+        with contextlib.ExitStack() as stack:
+            if args.etcd:
+                sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+                from etcd_cluster import EtcdCluster
+
+                cluster = stack.enter_context(EtcdCluster(args.etcd, base_dir=tempfile.gettempdir()))
+                stores.append((f"etcd ({args.etcd} members)", cluster.url))
+            for name, store in stores:
+                port = free_port()
+                proc = start_apiserver(store, port)
+                try:
+                    results[name] = asyncio.run(
+                        create_all(f"http://127.0.0.1:{port}", args.objects, args.concurrency, progress, name)
+                    )
+                finally:
+                    os.kill(proc.pid, signal.SIGTERM)
+                    proc.wait(30)
     table = Table(title=f"API creates/second ({args.objects} pods, {args.concurrency} connections)")
     table.add_column("store")
     table.add_column("creates/s", justify="right")
