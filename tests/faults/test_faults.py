@@ -465,3 +465,23 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
     except OSError:
         return True
+
+
+# --- 5. a leader cut off from every API server stops ----------------------------------------------
+
+
+@pytest.mark.timeout(60)
+async def test_leader_that_cannot_renew_exits_for_its_supervisor_to_restart(tmp_path: Path) -> None:
+    with roles() as running:
+        port = free_port()
+        api = Role("apiserver", ["apiserver", "--port", str(port)], tmp_path).start()
+        running.append(api)
+        kc = tmp_path / "kubeconfig"
+        write_kubeconfig(kc, f"http://127.0.0.1:{port}")
+        cm = Role("cm", ["controller-manager", "--kubeconfig", str(kc), *LEASE_FLAGS], tmp_path)
+        running.append(cm.start(ready="successfully acquired lease"))
+        api.kill()
+        assert cm.proc is not None
+        code = await asyncio.to_thread(cm.proc.wait, 30)
+        assert code != 0
+        assert "leaderelection lost" in cm.log()
