@@ -82,7 +82,7 @@ class EndpointSliceMirroringController:
 
         self.services.add_handlers(self._enqueue, lambda _o, n: self._enqueue(n), self._enqueue)
         self.endpoints.add_handlers(self._enqueue, self._on_endpoints_update, self._enqueue)
-        self.slices.add_handlers(self._on_slice, lambda _o, n: self._on_slice(n), self._on_slice)
+        self.slices.add_handlers(self._on_slice, lambda _o, n: self._on_slice(n), self._on_slice_delete)
 
     @property
     def writes(self) -> int:
@@ -139,6 +139,12 @@ class EndpointSliceMirroringController:
 
     def _on_slice(self, obj: Obj) -> None:
         for key in _service_key_of_slice(obj):
+            self.queue.add(key)
+
+    def _on_slice_delete(self, obj: Obj) -> None:
+        # Gone for good: whatever we wrote to it, the cache cannot show it any more.
+        for key in _service_key_of_slice(obj):
+            self._written.get(key, {}).pop(name_of(obj), None)
             self.queue.add(key)
 
     # --- workers -------------------------------------------------------------------------------
