@@ -97,6 +97,11 @@ class Bench:
             return data
 
     async def make_pods(self, n: int, progress: Progress) -> None:
+        # The controller skips endpoints on nodes it does not know, as Kubernetes does.
+        await self.req("POST", "/api/v1/nodes", {
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": "node-0", "labels": {"topology.kubernetes.io/zone": "zone-a"}},
+        })
         task = progress.add_task(f"{n} ready pods", total=n)
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         sem = asyncio.Semaphore(32)
@@ -151,7 +156,7 @@ async def measure(pods: int, changes: int, progress: Progress, tmp: Path) -> Res
             cpu0 = cpu_seconds(cm.pid)
             now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             for k in range(changes):
-                name = f"p-{k % pods}"
+                name = f"p-{(k // 2) % pods}"  # each pod flips not-ready, then back
                 pod = await b.req("GET", f"/api/v1/namespaces/default/pods/{name}")
                 ready = k % 2 == 1  # flip it not-ready, then back
                 pod["status"] = ready_status(pod["status"]["podIP"], ready, now)
@@ -160,6 +165,12 @@ async def measure(pods: int, changes: int, progress: Progress, tmp: Path) -> Res
                 progress.advance(task)
             cpu = cpu_seconds(cm.pid) - cpu0
             return Result(pods, converge, cpu / changes * 1000)
+    except Exception:
+        if cm is not None and cm.poll() is None:
+            stop(cm)
+        if cm is not None and cm.stdout is not None:
+            print(cm.stdout.read().decode(errors="replace")[-4000:], file=sys.stderr)
+        raise
     finally:
         if cm is not None:
             stop(cm)
