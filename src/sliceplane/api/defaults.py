@@ -295,6 +295,11 @@ def parse_quantity(value: Any) -> Decimal | None:
         return Decimal(str(value))
     if not isinstance(value, str):
         return None
+    return _parse_quantity_text(value)  # Decimals are immutable: cached results are safe to share
+
+
+@lru_cache(maxsize=4096)
+def _parse_quantity_text(value: str) -> Decimal | None:
     m = _QUANTITY.match(value.strip())
     if not m:
         return None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -365,6 +365,7 @@ def _scan_value(t: Type, v: Any, old: Any, owner: str, kpath: list[str], field: 
         _scan_struct(t, v, old, upath, kpath, unknown, found)
 
 
+@cache
 def _short(def_name: str) -> str:
     return def_name.rsplit(".", 1)[-1]
 
@@ -470,6 +471,7 @@ def _check_value(t: Type, v: Any, owner: str, path: list[str], field: str, found
     return None
 
 
+@lru_cache(maxsize=4096)
 def _quantity_ok(text: str) -> bool:
     from sliceplane.api.defaults import parse_quantity
 
