@@ -227,7 +227,8 @@ def controller_manager(
     server: Servers = None,
     verbose: Verbose = False,
 ) -> None:
-    """The controllers: EndpointSlice, Endpoints, Deployment, ReplicaSet, garbage collector, Namespace."""
+    """The controllers: EndpointSlice, EndpointSlice mirroring, Endpoints, Deployment, ReplicaSet, garbage collector,
+    Namespace."""
     from sliceplane.client.rest import RESTClient
     from sliceplane.controllers.leaderelection import (
         LeaderElector,
