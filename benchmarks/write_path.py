@@ -6,11 +6,16 @@ pod: create, bind, status Running (strategic merge patch), status Ready (JSON me
 the conditions), a label change (merge patch on the main resource) and a no-op PUT of the
 object as read. Two pod sizes show whether the per-pod cost follows the object's size.
 
+With `--http`, the same writes go over HTTP (32 connections) to a `sliceplane apiserver`
+process started from each tree, and the figure is that whole process's CPU time (user+sys from
+/proc) per pod per write: the server's cost, without the client's.
+
 Runs alternate between the two source trees (A = baseline, B = working tree) so load from
 other processes on the machine falls on both; the table gives medians and the ratio B/A.
 
     python benchmarks/write_path.py --pods 1000 --repeat 3
     python benchmarks/write_path.py --baseline HEAD~3 --pods 500
+    python benchmarks/write_path.py --http --pods 1000 --repeat 3
 """
 
 from __future__ import annotations
@@ -123,6 +128,74 @@ async def worker(pods: int, size: str) -> dict[str, float]:
     return out
 
 
+def process_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def http_worker(pods: int, size: str) -> dict[str, float]:
+    """The writes over HTTP to an API server process of this tree; its CPU seconds per phase."""
+    import socket
+
+    import aiohttp
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "sliceplane", "apiserver", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if b"ready" in line:
+            break
+    base = f"http://127.0.0.1:{port}/api/v1/namespaces/default/pods"
+    running = {"status": {"phase": "Running", "podIP": "10.0.0.9", "hostIP": "192.168.0.2",
+                          "startTime": "2026-01-01T00:00:00Z"}}
+    ready = {"status": {"conditions": [
+        {"type": "PodScheduled", "status": "True"}, {"type": "Initialized", "status": "True"},
+        {"type": "ContainersReady", "status": "True"}, {"type": "Ready", "status": "True"}]}}
+    smp = "application/strategic-merge-patch+json"
+    merge = "application/merge-patch+json"
+    out: dict[str, float] = {}
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=32)) as session:
+            async def call(method: str, url: str, body: Any, ctype: str = "application/json") -> None:
+                async with session.request(method, url, data=json.dumps(body), headers={"Content-Type": ctype}) as r:
+                    await r.read()
+                    if r.status >= 300:
+                        raise RuntimeError(f"{method} {url}: {r.status}")
+
+            async def phase(name: str, one: Any) -> None:
+                queue = list(range(pods))
+                cpu0 = process_cpu(proc.pid)
+
+                async def run() -> None:
+                    while queue:
+                        await one(queue.pop())
+
+                await asyncio.gather(*(run() for _ in range(32)))
+                out[name] = process_cpu(proc.pid) - cpu0
+
+            async def get_put(i: int) -> None:
+                async with session.get(f"{base}/bench-{i}") as r:
+                    obj = await r.json()
+                await call("PUT", f"{base}/bench-{i}", obj)
+
+            await phase("create", lambda i: call("POST", base, make_pod(i, size)))
+            await phase("bind", lambda i: call("POST", f"{base}/bench-{i}/binding", {
+                "apiVersion": "v1", "kind": "Binding", "metadata": {"name": f"bench-{i}"},
+                "target": {"kind": "Node", "name": "node-1"}}))
+            await phase("running", lambda i: call("PATCH", f"{base}/bench-{i}/status", running, smp))
+            await phase("ready", lambda i: call("PATCH", f"{base}/bench-{i}/status", ready, merge))
+            await phase("label", lambda i: call("PATCH", f"{base}/bench-{i}",
+                                                {"metadata": {"labels": {"bench/touched": "yes"}}}, merge))
+            await phase("noop_put", get_put)  # includes the GET each PUT needs
+    finally:
+        proc.terminate()
+        proc.wait()
+    return out
+
+
 def export_tree(ref: str) -> Path:
     """`src/` as of `ref`, unpacked in a temporary directory."""
     data = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "src"], check=True, capture_output=True).stdout
@@ -132,10 +205,10 @@ def export_tree(ref: str) -> Path:
     return dest / "src"
 
 
-def measure(src: Path, pods: int, size: str) -> dict[str, float]:
+def measure(src: Path, pods: int, size: str, http: bool) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(src)}
-    out = subprocess.run([sys.executable, __file__, "--worker", "--pods", str(pods), "--size", size],
-                         env=env, check=True, capture_output=True, text=True).stdout
+    cmd = [sys.executable, __file__, "--worker", "--pods", str(pods), "--size", size] + (["--http"] if http else [])
+    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -146,11 +219,12 @@ def main() -> None:
     ap.add_argument("--baseline", default=DEFAULT_BASELINE, help="git ref of the A side")
     ap.add_argument("--candidate", default=None, help="git ref of the B side (default: the working tree)")
     ap.add_argument("--sizes", nargs="+", default=["small", "large"], choices=["small", "large"])
+    ap.add_argument("--http", action="store_true", help="over HTTP; CPU of the API server process")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--size", default="small", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        print(json.dumps(asyncio.run(worker(args.pods, args.size))))
+        print(json.dumps(asyncio.run((http_worker if args.http else worker)(args.pods, args.size))))
         return
     trees = {"A": export_tree(args.baseline),
              "B": export_tree(args.candidate) if args.candidate else ROOT / "src"}
@@ -158,10 +232,11 @@ def main() -> None:
     for r in range(args.repeat):
         for size in args.sizes:
             for side in ("A", "B") if r % 2 == 0 else ("B", "A"):
-                results.setdefault((side, size), []).append(measure(trees[side], args.pods, size))
+                results.setdefault((side, size), []).append(measure(trees[side], args.pods, size, args.http))
                 print(f"run {r + 1}/{args.repeat} {size} {side} done", file=sys.stderr)
-    print(f"A = {args.baseline}, B = {args.candidate or 'working tree'}; {args.pods} pods; CPU microseconds per pod per write, "
-          f"median of {args.repeat}")
+    where = "API server process CPU (HTTP)" if args.http else "CPU in process"
+    print(f"A = {args.baseline}, B = {args.candidate or 'working tree'}; {args.pods} pods; {where}, "
+          f"microseconds per pod per write, median of {args.repeat}")
     header = f"{'size':6} {'phase':9} {'A':>9} {'B':>9} {'B/A':>6}"
     print(header)
     print("-" * len(header))
