@@ -101,6 +101,12 @@ CONTENT = [
      [("IPv4", [80], [("10.0.0.1", True), ("10.0.0.2", True)])], []),
     ("invalid-ip-skipped", endpoints(subset(["10.0.0.1", "not-an-ip", "10.0.0.300"])), 1000,
      [("IPv4", [80], [("10.0.0.1", True)])], ["InvalidIPAddress"]),
+    ("invalid-ip-uses-no-cap", endpoints(subset(["bad", "10.0.0.1", "10.0.0.2"])), 2,
+     [("IPv4", [80], [("10.0.0.1", True), ("10.0.0.2", True)])], ["InvalidIPAddress"]),
+    ("cap-applies-after-merging", endpoints(subset(["10.0.0.1"]), subset(["10.0.0.2"], ["10.0.0.3"])), 2,
+     [("IPv4", [80], [("10.0.0.1", True), ("10.0.0.2", True)])], ["TooManyAddressesToMirror"]),
+    ("ready-wins-over-not-ready", endpoints(subset(["10.0.0.1"]), subset([], ["10.0.0.1", "10.0.0.2"])), 1000,
+     [("IPv4", [80], [("10.0.0.1", True), ("10.0.0.2", False)])], []),
     ("cap-per-subset-ready-first", endpoints(subset(["10.0.0.1", "10.0.0.2"], ["10.0.0.3"])), 2,
      [("IPv4", [80], [("10.0.0.1", True), ("10.0.0.2", True)])], ["TooManyAddressesToMirror"]),
     ("no-subsets", endpoints(), 1000, [], []),
@@ -136,7 +142,9 @@ def test_converged_mirror_gets_no_write_and_updates_in_place() -> None:
     assert shape(server.list()) == [("IPv4", [80], [("10.0.0.1", True), ("10.0.0.3", False)])]
 
 
-def test_large_subset_is_cut_into_slices() -> None:
+def test_default_cap_is_1000_per_subset() -> None:
     ips = [f"10.0.{i // 250}.{i % 250 + 1}" for i in range(1500)]
-    plan = plan_mirroring(endpoints(subset(ips)), service(), [], max_endpoints_per_subset=1500)
-    assert sorted(len(s["endpoints"]) for s in plan.to_create) == [500, 1000]
+    plan = plan_mirroring(endpoints(subset(ips)), service(), [])
+    assert [len(s["endpoints"]) for s in plan.to_create] == [1000]
+    assert [e.message for e in plan.events] == [
+        "A max of 1000 addresses can be mirrored to EndpointSlices per Endpoints subset. 500 addresses were skipped"]

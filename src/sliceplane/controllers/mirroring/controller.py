@@ -55,8 +55,8 @@ def _rv(obj: Obj | None) -> int:
 class EndpointSliceMirroringController:
     """Mirrors hand-written Endpoints of selectorless Services into EndpointSlices."""
 
-    def __init__(self, client: Any, *, max_endpoints_per_subset: int = 1000, max_endpoints_per_slice: int = 1000,
-                 workers: int = 2, record_events: bool = True) -> None:
+    def __init__(self, client: Any, *, max_endpoints_per_subset: int = 1000, workers: int = 2,
+                 record_events: bool = True) -> None:
         from sliceplane.client.informer import Informer
         from sliceplane.client.workqueue import WorkQueue
 
@@ -64,7 +64,6 @@ class EndpointSliceMirroringController:
             raise ValueError("max_endpoints_per_subset must be at least 1")
         self.client = client
         self.max_endpoints_per_subset = max_endpoints_per_subset
-        self.max_endpoints_per_slice = max_endpoints_per_slice
         self.workers = workers
         self.services = Informer(client, SERVICES)
         self.endpoints = Informer(client, ENDPOINTS)
@@ -194,8 +193,7 @@ class EndpointSliceMirroringController:
         endpoints = self.endpoints.get(key)
         service = self.services.get(key)
         existing = self.slices.by_index("service", key)
-        plan = plan_mirroring(endpoints, service, existing, max_endpoints_per_subset=self.max_endpoints_per_subset,
-                              max_endpoints_per_slice=self.max_endpoints_per_slice)
+        plan = plan_mirroring(endpoints, service, existing, max_endpoints_per_subset=self.max_endpoints_per_subset)
         self.stats["syncs"] += 1
         if endpoints is not None:
             self._record_events(key, endpoints, plan)

@@ -6,10 +6,11 @@ creates, updates and deletes that make the slices mirror the Endpoints:
 - nothing is mirrored (and earlier mirrors are deleted) when the Service is missing, has a
   selector, or the Endpoints carries `endpointslice.kubernetes.io/skip-mirror: "true"` or a
   leader-election annotation;
-- each subset contributes at most `max_endpoints_per_subset` addresses, ready ones first;
-  invalid IPs are skipped; both are reported as Events on the Endpoints;
-- endpoints are grouped by (port set, address family), subsets with the same ports merging,
-  and each group is cut into slices of at most `max_endpoints_per_slice`;
+- subsets with the same ports are merged first (an address both ready and not ready counts as
+  ready); each merged subset then contributes at most `max_endpoints_per_subset` valid
+  addresses, ready ones first; invalid IPs are skipped without using up that budget; both are
+  reported as Events on the Endpoints;
+- there is one slice per (port set, address family);
 - existing slices are rewritten in place when their content differs (an exact mirror gets no
   write), leftovers of the same family are reused for new groups, the rest are deleted.
 """
@@ -112,35 +113,48 @@ def _port_dicts(ports: tuple[tuple[str, int, str, str | None], ...]) -> list[Obj
 GroupKey = tuple[tuple[tuple[str, int, str, str | None], ...], str]
 
 
+def repack_subsets(subsets: Iterable[Mapping[str, Any]]) -> list[tuple[Any, list[Obj], list[Obj]]]:
+    """Subsets merged by port set: (ports, ready addresses, not-ready addresses), each IP once.
+
+    An address listed as both ready and not ready is ready; the first listing of an IP wins.
+    """
+    merged: dict[Any, tuple[dict[str, Obj], dict[str, Obj]]] = {}
+    for subset in subsets:
+        ready, not_ready = merged.setdefault(_ports(subset), ({}, {}))
+        for a in subset.get("addresses") or []:
+            ip = str(a.get("ip") or "")
+            not_ready.pop(ip, None)
+            ready.setdefault(ip, a)
+        for a in subset.get("notReadyAddresses") or []:
+            ip = str(a.get("ip") or "")
+            if ip not in ready:
+                not_ready.setdefault(ip, a)
+    return [(ports, list(r.values()), list(n.values())) for ports, (r, n) in merged.items()]
+
+
 def desired_groups(endpoints: Obj, max_per_subset: int) -> tuple[dict[GroupKey, list[Obj]], list[MirrorEvent]]:
-    """Endpoints by (ports, address type), in subset order, with the Events to record."""
+    """Endpoints by (ports, address type), ready first, with the Events to record."""
     groups: dict[GroupKey, list[Obj]] = {}
-    seen: dict[GroupKey, set[str]] = {}
     invalid = 0
-    skipped = 0
-    for subset in endpoints.get("subsets") or []:
-        ports = _ports(subset)
-        candidates = [(a, True) for a in subset.get("addresses") or []]
-        candidates += [(a, False) for a in subset.get("notReadyAddresses") or []]
-        if len(candidates) > max_per_subset:
-            skipped += len(candidates) - max_per_subset
-            candidates = candidates[:max_per_subset]
-        for address, ready in candidates:
-            ip = str(address.get("ip") or "")
-            family = address_type_of(ip)
+    skipped = 0  # invalid ones included, as Kubernetes counts them
+    for ports, ready, not_ready in repack_subsets(endpoints.get("subsets") or []):
+        added = 0
+        candidates = [(a, True) for a in ready] + [(a, False) for a in not_ready]
+        for address, is_ready in candidates:
+            if added >= max_per_subset:
+                break
+            family = address_type_of(str(address.get("ip") or ""))
             if family is None:
                 invalid += 1
                 continue
-            key = (ports, family)
-            if ip in seen.setdefault(key, set()):
-                continue  # the same address twice in one group: the first (ready) wins
-            seen[key].add(ip)
-            groups.setdefault(key, []).append(_endpoint(address, ready))
+            groups.setdefault((ports, family), []).append(_endpoint(address, is_ready))
+            added += 1
+        skipped += len(candidates) - added
     events = []
     if invalid:
         events.append(MirrorEvent("Warning", REASON_INVALID_IP,
                                   f"Skipped {invalid} invalid IP addresses when mirroring to EndpointSlices"))
-    if skipped:
+    if skipped > invalid:
         events.append(MirrorEvent("Warning", REASON_TOO_MANY,
                                   f"A max of {max_per_subset} addresses can be mirrored to EndpointSlices per "
                                   f"Endpoints subset. {skipped} addresses were skipped"))
@@ -199,7 +213,6 @@ def plan_mirroring(
     existing: Iterable[Obj],
     *,
     max_endpoints_per_subset: int = 1000,
-    max_endpoints_per_slice: int = 1000,
 ) -> MirrorPlan:
     """The writes that make `existing` (our slices for this name) mirror `endpoints`."""
     current = sorted((s for s in existing if not (s.get("metadata") or {}).get("deletionTimestamp")),
@@ -210,7 +223,7 @@ def plan_mirroring(
     groups, events = desired_groups(endpoints, max_endpoints_per_subset)
     labels, annotations, owners = slice_metadata(endpoints)
 
-    # Existing slices by the group their content belongs to; slices are chunks in name order.
+    # Existing slices by the group their content belongs to; the first (by name) of each is kept.
     by_group: dict[GroupKey, list[Obj]] = {}
     for s in current:
         key = (_ports({"ports": s.get("ports") or []}), s.get("addressType", ""))
@@ -218,12 +231,9 @@ def plan_mirroring(
 
     wanted: list[tuple[GroupKey, list[Obj], Obj | None]] = []
     for key in sorted(groups, key=repr):
-        eps = groups[key]
-        chunks = [eps[i:i + max_endpoints_per_slice] for i in range(0, len(eps), max_endpoints_per_slice)]
         olds = by_group.get(key, [])
-        for i, chunk in enumerate(chunks):
-            wanted.append((key, chunk, olds[i] if i < len(olds) else None))
-        by_group[key] = olds[len(chunks):]
+        wanted.append((key, groups[key], olds[0] if olds else None))
+        by_group[key] = olds[1:]
     leftovers = [s for key in sorted(by_group, key=repr) for s in by_group[key]]
 
     creates: list[Obj] = []
