@@ -142,3 +142,46 @@ async def test_etcd_size_refusal_is_413() -> None:
         finally:
             await s.stop()
             await store.close()
+
+
+def _stored_deployment() -> dict[str, Any]:
+    d = deployment("d", 2)
+    d["spec"]["paused"] = True
+    d["spec"]["template"]["spec"]["containers"][0]["resources"] = {"limits": {"cpu": "1"}}
+    return d
+
+
+def _changed(path: list[Any], value: Any) -> dict[str, Any]:
+    d = _stored_deployment()
+    node: Any = d
+    for p in path[:-1]:
+        node = node[p]
+    node[path[-1]] = value
+    return d
+
+
+CONTAINER = ["spec", "template", "spec", "containers", 0]
+
+
+@pytest.mark.parametrize("obj", [
+    _stored_deployment(),
+    _changed(["spec", "paused"], 1),  # equal to True in Python, still the wrong JSON type
+    _changed(["spec", "replicas"], 2.0),
+    _changed(["spec", "replicas"], "2"),
+    _changed([*CONTAINER, "resources"], {"limits": {"cpu": "lots"}}),
+    _changed([*CONTAINER, "bogus"], 1),
+    _changed([*CONTAINER, "ports"], [{"containerPort": "80", "extra": True}]),
+    _changed(["metadata", "labels"], {"a": 1}),
+], ids=["unchanged", "bool-as-1", "int-as-float", "string-replicas", "bad-quantity", "unknown-field",
+        "port-type-and-unknown", "label-number"])
+def test_field_problems_with_and_without_the_stored_object(obj: dict[str, Any]) -> None:
+    """One walk gives what unknown_fields and type_errors give, and skipping the parts equal to
+    the stored object never hides a problem."""
+    from sliceplane.api import schema
+
+    info = registry.DEPLOYMENTS
+    stored = _stored_deployment()
+    assert schema.field_problems(info, stored) == ([], [])
+    expected = (schema.unknown_fields(info, obj), schema.type_errors(info, obj))
+    assert schema.field_problems(info, obj) == expected
+    assert schema.field_problems(info, obj, stored) == expected
