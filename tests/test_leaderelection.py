@@ -162,3 +162,51 @@ async def test_two_electors_on_a_real_server_one_leads_then_the_other_after_rele
             await asyncio.gather(tb, return_exceptions=True)
     finally:
         await server.stop()
+
+
+async def test_leader_on_a_busy_loop_keeps_its_lease_and_releases_it_when_cancelled(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Renewals run in their own thread: a lead() that blocks its loop past the renew deadline keeps the lease."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from sliceplane.api.registry import LEASES
+    from sliceplane.client.rest import RESTClient
+    from sliceplane.controllers.leaderelection import run_elected_in_thread
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(tmp_path / "apiserver.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([sys.executable, "-m", "sliceplane", "apiserver", "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with RESTClient(url) as client:
+            for _ in range(200):
+                if b"ready" in (tmp_path / "apiserver.log").read_bytes():
+                    break
+                await asyncio.sleep(0.05)
+            busy_over = asyncio.Event()
+
+            async def lead() -> None:
+                time.sleep(3.0)  # CPU-bound work holding this loop longer than the renew deadline (2 s)
+                busy_over.set()
+                await asyncio.Event().wait()
+
+            task = asyncio.create_task(run_elected_in_thread(
+                lambda: LeaderElector(RESTClient(url), "busy", "kube-system", "a", 3, 2, 0.5), lead))
+            await asyncio.wait_for(busy_over.wait(), 30)
+            await asyncio.sleep(0.2)
+            assert not task.done()
+            spec = (await client.get(LEASES, "busy", "kube-system"))["spec"]
+            assert (spec["holderIdentity"], spec["leaseTransitions"]) == ("a", 0)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            spec = (await client.get(LEASES, "busy", "kube-system"))["spec"]
+            assert (spec["holderIdentity"], spec["leaseDurationSeconds"]) == ("", 1)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()

@@ -235,6 +235,7 @@ def controller_manager(
         LeadershipLost,
         check_timings,
         default_identity,
+        run_elected_in_thread,
     )
     from sliceplane.controllers.manager import ControllerManager, ManagerOptions
 
@@ -266,11 +267,17 @@ def controller_manager(
         client = _client(kubeconfig, server)
         try:
             if leader_elect:
-                elector = LeaderElector(
-                    client, leader_elect_resource_name, leader_elect_resource_namespace, default_identity(),
-                    leader_elect_lease_duration, leader_elect_renew_deadline, leader_elect_retry_period,
-                )
-                work = asyncio.create_task(elector.run(lambda: run_controllers(client)))
+                identity = default_identity()
+
+                def new_elector() -> LeaderElector:
+                    # Its own client: the elector runs on its own loop, in a thread (run_elected_in_thread).
+                    return LeaderElector(
+                        _client(kubeconfig, server, timeout=leader_elect_renew_deadline),
+                        leader_elect_resource_name, leader_elect_resource_namespace, identity,
+                        leader_elect_lease_duration, leader_elect_renew_deadline, leader_elect_retry_period,
+                    )
+
+                work = asyncio.create_task(run_elected_in_thread(new_elector, lambda: run_controllers(client)))
             else:
                 work = asyncio.create_task(run_controllers(client))
             print("sliceplane controller-manager ready", flush=True)

@@ -325,3 +325,96 @@ class LeaderElector:
         except (StatusError, ConnectionError, TimeoutError) as e:
             log.warning("could not release lease %s/%s: %s", self.namespace, self.lease_name, e)
         self.is_leader = False
+
+
+async def run_elected_in_thread(
+    new_elector: Callable[[], LeaderElector],
+    lead: Callable[[], Awaitable[None]],
+) -> None:
+    """Campaign and renew on an event loop of their own, in a thread; run `lead()` on this loop while leading.
+
+    Controllers share their loop with long CPU-bound stretches (relists, reconciling hundreds of
+    pods). Renewals on that same loop would be starved and the lease lost on a busy machine; in a
+    thread they get the interpreter every switch interval whatever the controllers do.
+    `new_elector` is called in the thread, so its client's connections belong to that loop.
+    Raises LeadershipLost when the lease is lost; on cancellation stops `lead()`, then releases.
+    """
+    import threading
+
+    main_loop = asyncio.get_running_loop()
+    started = asyncio.Event()
+    outcome: asyncio.Future[None] = main_loop.create_future()
+    thread_state: dict[str, Any] = {}
+    release = threading.Event()
+
+    def settle(exc: BaseException | None) -> None:
+        if not outcome.done():
+            if exc is None:
+                outcome.set_result(None)
+            else:
+                outcome.set_exception(exc)
+
+    async def campaign() -> None:
+        elector = new_elector()
+        thread_state["loop"] = asyncio.get_running_loop()
+
+        async def hold() -> None:
+            main_loop.call_soon_threadsafe(started.set)
+            await asyncio.Event().wait()
+
+        try:
+            await elector.run(hold)
+        finally:
+            close = getattr(elector.client, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await close()
+
+    def thread_main() -> None:
+        try:
+            asyncio.run(_cancellable(campaign(), thread_state, release))
+            exc: BaseException | None = None
+        except BaseException as e:  # handed over to the main loop
+            exc = e
+        with contextlib.suppress(RuntimeError):  # the main loop may be gone already
+            main_loop.call_soon_threadsafe(settle, None if isinstance(exc, asyncio.CancelledError) else exc)
+
+    thread = threading.Thread(target=thread_main, name="leader-election", daemon=True)
+    thread.start()
+    leading: asyncio.Task[None] | None = None
+    try:
+        waiter = asyncio.ensure_future(started.wait())
+        done, _ = await asyncio.wait([waiter, outcome], return_when=asyncio.FIRST_COMPLETED)
+        if outcome in done:
+            waiter.cancel()
+            outcome.result()
+            return
+        leading = asyncio.create_task(lead(), name="leader")
+        await asyncio.wait([leading, outcome], return_when=asyncio.FIRST_COMPLETED)
+        if outcome.done():
+            outcome.result()  # LeadershipLost
+            return
+        leading.result()
+    finally:
+        if leading is not None and not leading.done():
+            leading.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await leading
+        # Controllers are stopped: now let the thread release the lease and finish.
+        release.set()
+        loop = thread_state.get("loop")
+        task = thread_state.get("task")
+        if loop is not None and task is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(task.cancel)
+        await asyncio.to_thread(thread.join, 10)
+
+
+async def _cancellable(coro: Awaitable[None], state: dict[str, Any], release: Any) -> None:
+    """Run `coro` as a task whose handle the main thread can cancel."""
+    task = asyncio.ensure_future(coro)
+    state["task"] = task
+    if release.is_set():
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
