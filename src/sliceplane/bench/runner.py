@@ -1,0 +1,518 @@
+"""Run the seed's scenarios on real components and measure them.
+
+Per run (one representation, one object-size limit), fresh processes: `sliceplane apiserver`
+(memory store), `controller-manager` configured for the representation, `nodes` (the hollow
+fleet: binds pods, gives them IPs, makes them Ready) and `agents` (W node agents, the first ones
+in full mode, the rest counting). Each scenario is measured as the difference of counters taken
+before and after it:
+- writes: the API server's `sliceplane_store_writes_total` for the representation's resource;
+- events and bytes per watcher: each agent's own wire counters (what it read off its watch);
+- object sizes: the representation's objects as listed after the scenario (compact JSON);
+- latency: the full agents' network-programming histograms (bucket upper bounds);
+- CPU: user+system seconds of the API server and controller-manager processes (/proc).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import msgspec
+from prometheus_client.parser import text_string_to_metric_families
+
+from sliceplane.bench import scenarios as sc
+from sliceplane.bench.model import Representation
+
+DEFAULT_MAX_OBJECT_BYTES = 1536 * 1024
+RAISED_MAX_OBJECT_BYTES = 1 << 30
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+# Counters must hold still this long, after the objects converged, before a scenario ends.
+QUIET_SECONDS = 1.0
+POLL_SECONDS = 0.25
+# After the first 413, how long a run keeps watching before it records the failure.
+FAILURE_GRACE_SECONDS = 2.0
+LATENCY_BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                  float("inf"))
+
+# Watch events that carry no object change: not counted as events (their bytes still are).
+NOT_OBJECT_EVENTS = frozenset({"BOOKMARK", "ERROR"})
+
+Obj = dict[str, Any]
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: a representation and the API server's object size limit."""
+
+    rep: Representation
+    max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES
+    scenarios: tuple[str, ...] = ("create", "update", "rolling")
+
+    @property
+    def label(self) -> str:
+        if self.rep.kind != "endpoints":
+            return self.rep.name
+        if self.max_object_bytes == DEFAULT_MAX_OBJECT_BYTES:
+            return "endpoints@default-limit"
+        return "endpoints@raised" if self.max_object_bytes == RAISED_MAX_OBJECT_BYTES else f"endpoints@{self.max_object_bytes}B"
+
+
+def default_runs(bs: tuple[int, ...] = (100, 1)) -> list[RunSpec]:
+    """Endpoints twice (the default limit, where the seed's failure shows, at creation; then the
+    limit raised, to measure it), then slices of each B."""
+    return [RunSpec(Representation("endpoints"), DEFAULT_MAX_OBJECT_BYTES, ("create",)),
+            RunSpec(Representation("endpoints"), RAISED_MAX_OBJECT_BYTES),
+            *(RunSpec(Representation("slices", b)) for b in bs)]
+
+
+@dataclass
+class Measurement:
+    run: str
+    representation: str
+    scenario: str
+    pods: int
+    watchers: int
+    writes: int = 0
+    writes_by_operation: dict[str, int] = field(default_factory=dict)
+    events_per_watcher: list[int] = field(default_factory=list)
+    bytes_per_watcher: list[int] = field(default_factory=list)
+    objects: int = 0
+    object_max_bytes: int = 0
+    object_mean_bytes: float = 0.0
+    latency_p50: float | None = None
+    latency_p99: float | None = None
+    latency_samples: int = 0
+    cpu_apiserver: float = 0.0
+    cpu_controller: float = 0.0
+    seconds: float = 0.0
+    replaced_pods: int = 0
+    failure: dict[str, Any] | None = None
+    skipped: str | None = None
+
+    @property
+    def total_events(self) -> int:
+        return sum(self.events_per_watcher)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.bytes_per_watcher)
+
+
+# --- small pure helpers ----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def metric_samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:
+    """Samples named `name` (the full sample name, e.g. `..._total`) from a Prometheus exposition."""
+    out = []
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name:
+                out.append((dict(s.labels), float(s.value)))
+    return out
+
+
+def resource_label(rep: Representation) -> str:
+    return "endpoints" if rep.kind == "endpoints" else "endpointslices.discovery.k8s.io"
+
+
+def writes_by_operation(text: str, rep: Representation) -> dict[str, int]:
+    label = resource_label(rep)
+    out: dict[str, int] = {}
+    for labels, v in metric_samples(text, "sliceplane_store_writes_total"):
+        if labels.get("resource") == label:
+            out[labels.get("operation", "")] = out.get(labels.get("operation", ""), 0) + int(v)
+    return out
+
+
+def too_large_requests(text: str, rep: Representation) -> int:
+    plural = "endpoints" if rep.kind == "endpoints" else "endpointslices"
+    return int(sum(v for labels, v in metric_samples(text, "apiserver_request_total")
+                   if labels.get("code") == "413" and labels.get("resource", "").split(".")[0] == plural))
+
+
+def agent_counters(snaps: list[Obj], rep: Representation) -> dict[str, tuple[int, int]]:
+    """node -> (object events, bytes) the agent read on its watch of the representation's resource.
+
+    Events count ADDED/MODIFIED/DELETED; bytes are every byte of the watch body, bookmarks included.
+    """
+    out = {}
+    for s in snaps:
+        res = ((s.get("metrics") or {}).get("resources") or {}).get(resource_label(rep)) or {}
+        events = sum(n for typ, n in (res.get("events") or {}).items() if typ not in NOT_OBJECT_EVENTS)
+        out[s["node"]] = (int(events), int(res.get("bytes", 0)))
+    return out
+
+
+def latency_buckets(snaps: list[Obj]) -> list[int]:
+    """Summed (non-cumulative) latency bucket counts of the full agents."""
+    total = [0] * len(LATENCY_BOUNDS)
+    for s in snaps:
+        if s.get("mode") != "full":
+            continue
+        buckets = ((s.get("metrics") or {}).get("latency") or {}).get("buckets") or {}
+        for i, count in enumerate(buckets.values()):
+            if i < len(total):
+                total[i] += int(count)
+    return total
+
+
+def bucket_percentile(counts: list[int], q: float) -> float | None:
+    """The upper bound of the bucket holding the q-th sample (None without samples)."""
+    n = sum(counts)
+    if n == 0:
+        return None
+    rank = max(1, -(-int(q * n * 1000) // 1000))
+    seen = 0
+    for bound, c in zip(LATENCY_BOUNDS, counts, strict=True):
+        seen += c
+        if seen >= rank:
+            return bound
+    return LATENCY_BOUNDS[-1]
+
+
+def object_sizes(objects: list[Obj]) -> tuple[int, float]:
+    sizes = [len(msgspec.json.encode(o)) for o in objects]
+    return (max(sizes), sum(sizes) / len(sizes)) if sizes else (0, 0.0)
+
+
+# --- processes -------------------------------------------------------------------------------
+
+
+class Role:
+    """One `python -m sliceplane ROLE` child, its output in a log file."""
+
+    def __init__(self, name: str, argv: list[str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "sliceplane", *argv], stdout=self._log,
+                                     stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.ready_line = ""
+
+    async def wait_ready(self, timeout: float = 90.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.log_path.read_text(errors="replace").splitlines():
+                if line.startswith("sliceplane ") and "ready" in line:
+                    self.ready_line = line
+                    return line
+            if self.proc.poll() is not None:
+                break
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not start:\n{self.tail()}")
+
+    def tail(self, n: int = 40) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        return ""
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.proc.pid)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+class Cluster:
+    """A fresh API server, controller-manager, fleet and agents for one run."""
+
+    def __init__(self, spec: RunSpec, watchers: int, full: int, work: Path) -> None:
+        self.spec = spec
+        self.watchers = watchers
+        self.full = full
+        self.work = work
+        self.roles: dict[str, Role] = {}
+        self.url = ""
+        self.agents_url = ""
+        self.session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        self.work.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        kc = str(self.work / "kubeconfig")
+        self.url = f"http://127.0.0.1:{port}"
+        rep = self.spec.rep
+        self.roles["apiserver"] = Role("apiserver", [
+            "apiserver", "--port", str(port), "--store", "memory://", "--kubeconfig", kc,
+            "--max-object-bytes", str(self.spec.max_object_bytes)], self.work)
+        await self.roles["apiserver"].wait_ready()
+        cm = ["controller-manager", "--kubeconfig", kc, "--no-leader-elect"]
+        if rep.kind == "endpoints":
+            cm += ["--endpoints-max-addresses", "0"]
+        else:
+            cm += ["--disable-endpoints-controller", "--max-endpoints-per-slice", str(rep.max_per_slice)]
+        self.roles["controller-manager"] = Role("controller-manager", cm, self.work)
+        self.roles["nodes"] = Role("nodes", [
+            "nodes", "--kubeconfig", kc, "--count", str(self.watchers), "--pod-ready-delay", "0",
+            "--max-grace-period", "0"], self.work)
+        self.roles["agents"] = Role("agents", [
+            "agents", "--kubeconfig", kc, "--count", str(self.watchers), "--counting", "--full", str(self.full),
+            "--source", "endpoints" if rep.kind == "endpoints" else "slices",
+            "--state-dir", str(self.work / "agents"), "--metrics-port", "0"], self.work)
+        for name in ("controller-manager", "nodes", "agents"):
+            await self.roles[name].wait_ready()
+        m = re.search(r"metrics (http://\S+)/metrics", self.roles["agents"].ready_line)
+        if not m:
+            raise RuntimeError(f"agents gave no metrics address: {self.roles['agents'].ready_line}")
+        self.agents_url = m.group(1)
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16))
+
+    async def stop(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+        for name in ("agents", "nodes", "controller-manager", "apiserver"):
+            if name in self.roles:
+                await asyncio.to_thread(self.roles[name].stop)
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {n} ---\n{r.tail()}" for n, r in self.roles.items())
+
+    # --- HTTP ---
+
+    async def req(self, method: str, path: str, body: Obj | None = None, *, ok: tuple[int, ...] = (),
+                  content_type: str = "application/json") -> tuple[int, Obj]:
+        assert self.session is not None
+        async with self.session.request(method, self.url + path,
+                                        data=None if body is None else msgspec.json.encode(body),
+                                        headers={"Content-Type": content_type}) as r:
+            data = msgspec.json.decode(await r.read()) if r.content_length != 0 else {}
+            if r.status >= 300 and r.status not in ok:
+                raise RuntimeError(f"{method} {path}: {r.status} {data.get('message', data)}")
+            return r.status, data
+
+    async def api_metrics(self) -> str:
+        assert self.session is not None
+        async with self.session.get(self.url + "/metrics") as r:
+            return await r.text()
+
+    async def agent_snapshots(self) -> list[Obj]:
+        assert self.session is not None
+        async with self.session.get(self.agents_url + "/snapshot") as r:
+            return json.loads(await r.text())
+
+    async def representation_objects(self) -> list[Obj]:
+        ns = sc.NAMESPACE
+        if self.spec.rep.kind == "endpoints":
+            status, obj = await self.req("GET", f"/api/v1/namespaces/{ns}/endpoints/{sc.NAME}", ok=(404,))
+            return [] if status == 404 else [obj]
+        _, lst = await self.req("GET", f"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices"
+                                       f"?labelSelector=kubernetes.io%2Fservice-name%3D{sc.NAME}")
+        return list(lst.get("items") or [])
+
+    async def pods(self) -> list[Obj]:
+        _, lst = await self.req("GET", f"/api/v1/namespaces/{sc.NAMESPACE}/pods?labelSelector=app%3D{sc.NAME}")
+        return list(lst.get("items") or [])
+
+    async def deployment_status(self) -> Obj:
+        _, d = await self.req("GET", f"/apis/apps/v1/namespaces/{sc.NAMESPACE}/deployments/{sc.NAME}")
+        return d
+
+
+@dataclass
+class _Before:
+    metrics: str
+    agents: dict[str, tuple[int, int]]
+    buckets: list[int]
+    cpu_api: float
+    cpu_cm: float
+    t: float
+
+
+async def _counters(c: Cluster) -> _Before:
+    snaps = await c.agent_snapshots()
+    return _Before(await c.api_metrics(), agent_counters(snaps, c.spec.rep), latency_buckets(snaps),
+                   c.roles["apiserver"].cpu(), c.roles["controller-manager"].cpu(), time.monotonic())
+
+
+async def _wait_quiet(c: Cluster, timeout: float) -> None:
+    """Until every agent's counters held still for QUIET_SECONDS (the last events have arrived)."""
+    deadline = time.monotonic() + timeout
+    last, since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        now = agent_counters(await c.agent_snapshots(), c.spec.rep)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= QUIET_SECONDS:
+            return
+        await asyncio.sleep(POLL_SECONDS)
+
+
+async def _measure(c: Cluster, scenario: str, before: _Before, failure: dict[str, Any] | None,
+                   replaced: int, pods: int) -> Measurement:
+    snaps = await c.agent_snapshots()
+    metrics = await c.api_metrics()
+    after_agents = agent_counters(snaps, c.spec.rep)
+    buckets = [a - b for a, b in zip(latency_buckets(snaps), before.buckets, strict=True)]
+    w_after, w_before = writes_by_operation(metrics, c.spec.rep), writes_by_operation(before.metrics, c.spec.rep)
+    by_op = {op: n - w_before.get(op, 0) for op, n in w_after.items() if n - w_before.get(op, 0)}
+    objects = await c.representation_objects()
+    max_b, mean_b = object_sizes(objects)
+    nodes = sorted(after_agents, key=lambda n: (len(n), n))
+    return Measurement(
+        run=c.spec.label, representation=c.spec.rep.name, scenario=scenario, pods=pods, watchers=len(nodes),
+        writes=sum(by_op.values()), writes_by_operation=by_op,
+        events_per_watcher=[after_agents[n][0] - before.agents.get(n, (0, 0))[0] for n in nodes],
+        bytes_per_watcher=[after_agents[n][1] - before.agents.get(n, (0, 0))[1] for n in nodes],
+        objects=len(objects), object_max_bytes=max_b, object_mean_bytes=mean_b,
+        latency_p50=bucket_percentile(buckets, 0.50), latency_p99=bucket_percentile(buckets, 0.99),
+        latency_samples=sum(buckets),
+        cpu_apiserver=c.roles["apiserver"].cpu() - before.cpu_api,
+        cpu_controller=c.roles["controller-manager"].cpu() - before.cpu_cm,
+        seconds=time.monotonic() - before.t, replaced_pods=replaced, failure=failure,
+    )
+
+
+async def _converge(c: Cluster, phase: str, progress: Progress, want_ready: frozenset[str],
+                    want_not_ready: frozenset[str], before: _Before, timeout: float) -> dict[str, Any] | None:
+    """Poll the representation's objects until they publish exactly the wanted pods; returns a
+    failure record instead when the API server refused them as too large (the seed's 💥)."""
+    deadline = time.monotonic() + timeout
+    first_413: float | None = None
+    base_413 = too_large_requests(before.metrics, c.spec.rep)
+    total = len(want_ready) + len(want_not_ready)
+    while True:
+        view = sc.endpoint_view(c.spec.rep, await c.representation_objects())
+        progress(phase, min(total, len((view.ready & want_ready) | (view.not_ready & want_not_ready))), total)
+        if sc.converged(view, want_ready, want_not_ready):
+            return None
+        refused = too_large_requests(await c.api_metrics(), c.spec.rep) - base_413
+        if refused and first_413 is None:
+            first_413 = time.monotonic()
+        if first_413 is not None and time.monotonic() - first_413 >= FAILURE_GRACE_SECONDS:
+            return {"code": 413, "reason": "RequestEntityTooLarge", "refusedWrites": refused,
+                    "maxObjectBytes": c.spec.max_object_bytes, "publishedEndpoints": view.total,
+                    "message": f"the API server refused {refused} write(s) of the {c.spec.rep.name} object as "
+                               f"larger than {c.spec.max_object_bytes} bytes"}
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{phase}: not converged after {timeout:.0f}s "
+                               f"({len(view.ready)} ready, {len(view.not_ready)} not ready, want {total})")
+        await asyncio.sleep(0.5 if total > 1000 else POLL_SECONDS)
+
+
+async def _wait_deployment(c: Cluster, pods: int, phase: str, progress: Progress, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        d = await c.deployment_status()
+        st = d.get("status") or {}
+        done = (st.get("observedGeneration", 0) >= d["metadata"].get("generation", 1)
+                and st.get("updatedReplicas") == pods and st.get("readyReplicas") == pods
+                and st.get("replicas") == pods)
+        progress(phase, min(pods, int(st.get("updatedReplicas") or 0) if phase.endswith("rollout")
+                            else int(st.get("readyReplicas") or 0)), pods)
+        if done:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{phase}: deployment not done after {timeout:.0f}s: {st}")
+        await asyncio.sleep(0.5)
+
+
+async def _settled_pods(c: Cluster, pods: int, timeout: float) -> list[Obj]:
+    """The Deployment's pods once exactly `pods` exist, all ready (old ones gone)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        items = await c.pods()
+        live = [p for p in items if not p["metadata"].get("deletionTimestamp")]
+        if len(items) == pods and len(sc.ready_pod_names(live)) == pods:
+            return items
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"pods not settled: {len(items)} pods, {len(sc.ready_pod_names(live))} ready")
+        await asyncio.sleep(0.5)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+async def run_one(spec: RunSpec, pods: int, watchers: int, full: int, work: Path, progress: Progress,
+                  timeout: float = 600.0) -> list[Measurement]:
+    """All of a run's scenarios, in order, on one fresh cluster."""
+    c = Cluster(spec, watchers, full, work)
+    out: list[Measurement] = []
+    label = spec.label
+    try:
+        progress(f"{label}: start", 0, 1)
+        await c.start()
+        progress(f"{label}: start", 1, 1)
+        # setup: P ready pods (not measured)
+        await c.req("POST", f"/apis/apps/v1/namespaces/{sc.NAMESPACE}/deployments", sc.deployment(pods))
+        await _wait_deployment(c, pods, f"{label}: {pods} ready pods", progress, timeout)
+        items = await _settled_pods(c, pods, timeout)
+        ready = sc.ready_pod_names(items)
+
+        # create
+        before = await _counters(c)
+        await c.req("POST", f"/api/v1/namespaces/{sc.NAMESPACE}/services", sc.service())
+        failure = await _converge(c, f"{label}: create", progress, ready, frozenset(), before, timeout)
+        await _wait_quiet(c, timeout)
+        out.append(await _measure(c, "create", before, failure, 0, pods))
+        if failure is not None:
+            out += [Measurement(run=label, representation=spec.rep.name, scenario=s, pods=pods, watchers=watchers,
+                                skipped="the object could not be stored at creation")
+                    for s in spec.scenarios if s != "create"]
+            return out
+
+        if "update" in spec.scenarios:
+            victim = sorted(items, key=lambda p: p["metadata"]["name"])[0]
+            name = victim["metadata"]["name"]
+            before = await _counters(c)
+            await c.req("PUT", f"/api/v1/namespaces/{sc.NAMESPACE}/pods/{name}/status",
+                        sc.with_readiness(victim, False, _now()))
+            failure = await _converge(c, f"{label}: update", progress, ready - {name}, frozenset({name}), before,
+                                      timeout)
+            await _wait_quiet(c, timeout)
+            out.append(await _measure(c, "update", before, failure, 0, pods))
+            # and back, unmeasured
+            _, pod = await c.req("GET", f"/api/v1/namespaces/{sc.NAMESPACE}/pods/{name}")
+            await c.req("PUT", f"/api/v1/namespaces/{sc.NAMESPACE}/pods/{name}/status",
+                        sc.with_readiness(pod, True, _now()))
+            await _converge(c, f"{label}: update (undo)", progress, ready, frozenset(), before, timeout)
+            await _wait_quiet(c, timeout)
+
+        if "rolling" in spec.scenarios:
+            before = await _counters(c)
+            await c.req("PATCH", f"/apis/apps/v1/namespaces/{sc.NAMESPACE}/deployments/{sc.NAME}",
+                        sc.rollout_patch(_now()), content_type="application/merge-patch+json")
+            await _wait_deployment(c, pods, f"{label}: rollout", progress, timeout)
+            items = await _settled_pods(c, pods, timeout)
+            new_ready = sc.ready_pod_names(items)
+            failure = await _converge(c, f"{label}: rolling", progress, new_ready, frozenset(), before, timeout)
+            await _wait_quiet(c, timeout)
+            out.append(await _measure(c, "rolling", before, failure, len(ready - new_ready), pods))
+        return out
+    except Exception as e:
+        raise RuntimeError(f"{label}: {e}\n{c.logs()}") from e
+    finally:
+        await c.stop()
