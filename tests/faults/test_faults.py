@@ -8,6 +8,11 @@
 3. One etcd member of three dies during writes: every acknowledged write is there afterwards.
 4. `sliceplane up` on SQLite dies during a write storm: after a restart every acknowledged write is
    there and `PRAGMA integrity_check` is ok.
+Also: a leader that cannot renew exits (for its supervisor to restart it), and two `sliceplane up
+--store etcd://` processes share one leader and hand over at once on SIGTERM.
+
+Controller-managers run supervised (restarted when they exit), as in a real deployment: a leader
+that loses its lease exits by design.
 """
 
 from __future__ import annotations
@@ -496,3 +501,53 @@ async def test_leader_that_cannot_renew_exits_for_its_supervisor_to_restart(tmp_
         code = await asyncio.to_thread(cm.proc.wait, 30)
         assert code != 0
         assert "leaderelection lost" in cm.log()
+
+
+# --- 6. `sliceplane up --store etcd://` -----------------------------------------------------------
+
+
+@requires_etcd
+@pytest.mark.timeout(120)
+async def test_two_up_processes_on_one_etcd_share_one_leader_and_hand_over_on_sigterm(tmp_path: Path) -> None:
+    with EtcdCluster(3) as etcd, roles() as running:
+        ports = [free_port(), free_port()]
+        ups = [Role(f"up-{i}", ["up", "--store", etcd.url, "--data-dir", str(tmp_path / f"data-{i}"),
+                                "--port", str(p), "--nodes", "0"], tmp_path)
+               for i, p in enumerate(ports)]
+        for u in ups:
+            running.append(u.start(ready="sliceplane ready"))
+        urls = [f"http://127.0.0.1:{p}" for p in ports]
+        kc = tmp_path / "kubeconfig"
+        write_kubeconfig(kc, urls)
+        running.append(Role("nodes", ["nodes", "--kubeconfig", str(kc), "--count", "2", "--pod-ready-delay", "0.1",
+                                      "--max-grace-period", "0.2"], tmp_path).start())
+        async with RESTClient(urls[::-1]) as client:
+            # Written through one up, served to the other's fleet and controllers through etcd.
+            await client.create(SERVICES, service("web"), "default")
+            await client.create(DEPLOYMENTS, deployment("web", 10), "default")
+            await poll(lambda: rollout_complete(client, "web", 10), 60, "10 pods ready")
+            await poll(lambda: _ok(slices_match_pods(client, "web", "web")), 60, "slices to converge")
+
+            async def lease() -> Obj:
+                return (await client.get(LEASES, "kube-controller-manager", "kube-system"))["spec"]
+
+            before = await lease()
+            holding = [u for u in ups if f"as {before['holderIdentity']}" in u.log()]
+            assert len(holding) == 1
+            other = next(u for u in ups if u is not holding[0])
+            holding[0].stop()  # SIGTERM: its controller-manager stops its controllers, then releases the lease
+
+            async def taken_over() -> Obj | None:
+                spec = await lease()
+                return spec if spec["holderIdentity"] not in ("", before["holderIdentity"]) else None
+
+            after = await poll(taken_over, 30, "the other up's controller-manager to lead", interval=0.1)
+            assert f"as {after['holderIdentity']}" in other.log()
+            assert "released lease" in holding[0].log()
+            # A released lease is taken at the next retry, not after the 15 s lease duration.
+            assert parse_time(after["acquireTime"]) - parse_time(before["renewTime"]) < 15
+            await client.patch(DEPLOYMENTS, "web", {"spec": {"replicas": 4}}, namespace="default")
+            await poll(lambda: rollout_complete(client, "web", 4), 60, "the new leader to scale down to 4")
+            await poll(lambda: _ok(slices_match_pods(client, "web", "web")), 60, "slices to converge")
+            ok, detail = await slices_match_pods(client, "web", "web")
+            assert ok and detail.startswith("4 endpoints"), detail
