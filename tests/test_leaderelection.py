@@ -210,3 +210,35 @@ async def test_leader_on_a_busy_loop_keeps_its_lease_and_releases_it_when_cancel
         proc.terminate()
         proc.wait(10)
         log.close()
+
+
+async def test_leader_that_sees_another_holder_stops_leading() -> None:
+    """Someone else's name in the Lease (a split brain healed) ends leadership at the next renewal."""
+    from sliceplane.api.registry import LEASES
+    from sliceplane.apiserver.app import APIServer
+    from sliceplane.apiserver.config import ServerConfig
+    from sliceplane.client.rest import RESTClient
+    from sliceplane.controllers.leaderelection import LeadershipLost
+
+    server = APIServer(ServerConfig(port=0, store_url="memory://"))
+    await server.start()
+    try:
+        async with RESTClient(server.url) as client:
+            leading = asyncio.Event()
+
+            async def lead() -> None:
+                leading.set()
+                await asyncio.Event().wait()
+
+            elector = LeaderElector(client, "lock", "kube-system", "a", 30, 20, 0.2)
+            task = asyncio.create_task(elector.run(lead))
+            await asyncio.wait_for(leading.wait(), 10)
+            lease = await client.get(LEASES, "lock", "kube-system")
+            lease["spec"]["holderIdentity"] = "intruder"
+            await client.update(LEASES, lease)
+            with pytest.raises(LeadershipLost):
+                await asyncio.wait_for(task, 10)
+            assert elector.is_leader is False
+            assert elector.leader_identity == "intruder"
+    finally:
+        await server.stop()

@@ -257,6 +257,8 @@ class LeaderElector:
                 ok = False
             if ok:
                 last_renew = self.clock()
+            elif self.leader_identity not in ("", self.identity):
+                return  # another candidate holds it now: stop at once rather than at the deadline
             elif self.clock() - last_renew >= self.renew_deadline:
                 return
 
