@@ -479,6 +479,131 @@ def verify(
         raise typer.Exit(1)
 
 
+# --- the seed's evaluation: model (plan) and measurement (bench) ---------------------------------
+
+SliceSizes = Annotated[
+    list[int] | None,
+    typer.Option("--max-endpoints-per-slice", help="B of a slices representation (repeat; default 100 and 1)."),
+]
+BytesPerEndpoint = Annotated[
+    int, typer.Option(help="Model: bytes one endpoint adds to an object (the seed's 'const' is 100).")
+]
+OverheadBytes = Annotated[int, typer.Option(help="Model: bytes of every object besides its endpoints.")]
+
+
+def _slice_sizes(values: list[int] | None) -> list[int]:
+    sizes = values or [100, 1]
+    for b in sizes:
+        _check_slice_size(b)
+    return sizes
+
+
+@app.command()
+def plan(
+    pods: Annotated[int, typer.Option(help="P: endpoints behind the Service.")] = 20_000,
+    nodes: Annotated[int, typer.Option(help="N: nodes, one watcher each.")] = 5_000,
+    max_endpoints_per_slice: SliceSizes = None,
+    bytes_per_endpoint: BytesPerEndpoint = 100,
+    overhead_bytes: OverheadBytes = 0,
+    output_json: Annotated[Path | None, typer.Option("--json", help="Also write the cells as JSON here.")] = None,
+) -> None:
+    """The seed's cost model for a cluster shape, every cell of its table, beside the seed's figures."""
+    import json
+
+    from rich.console import Console
+
+    from sliceplane.bench.model import Representation, Shape
+    from sliceplane.bench.report import plan_document, render_plan
+
+    if pods < 1 or nodes < 1:
+        raise typer.BadParameter("--pods and --nodes must be at least 1")
+    shape = Shape(pods, nodes, bytes_per_endpoint, overhead_bytes)
+    reps = [Representation("endpoints"), *(Representation("slices", b) for b in _slice_sizes(max_endpoints_per_slice))]
+    doc = plan_document(shape, reps)
+    render_plan(Console(), doc)
+    if output_json:
+        output_json.write_text(json.dumps(doc, indent=2))
+
+
+@app.command()
+def bench(
+    pods: Annotated[int, typer.Option(help="P: ready pods behind the Service.")] = 2000,
+    watchers: Annotated[int, typer.Option(help="Real watchers: node agents (and fleet nodes).")] = 4,
+    full: Annotated[int, typer.Option(help="How many of the agents run in full mode (the rest count).")] = 2,
+    max_endpoints_per_slice: SliceSizes = None,
+    project_nodes: Annotated[int, typer.Option(help="Project per-watcher costs to this many nodes.")] = 5_000,
+    bytes_per_endpoint: BytesPerEndpoint = 100,
+    overhead_bytes: OverheadBytes = 0,
+    raised_max_object_bytes: Annotated[
+        int, typer.Option(help="The API server's object limit for the second Endpoints run.")
+    ] = 1 << 30,
+    default_limit_scenarios: Annotated[
+        str, typer.Option(help="Scenarios of the Endpoints run at the default 1.5 MiB limit (comma-separated).")
+    ] = "create",
+    timeout: Annotated[float, typer.Option(help="Seconds any one phase may take.")] = 600.0,
+    output_json: Annotated[Path | None, typer.Option("--json", help="Write the results here (schema: README).")] = None,
+    plot_file: Annotated[Path | None, typer.Option("--plot", help="Bytes per watcher, log scale, as PNG.")] = None,
+    work_dir: Annotated[Path | None, typer.Option(help="Keep the runs' logs here (default: a temp dir).")] = None,
+) -> None:
+    """The seed's evaluation on real components: create, update, rolling x Endpoints / slices of B."""
+    import json
+    import sys
+    import tempfile
+    import time
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from sliceplane.bench.model import Representation, Shape
+    from sliceplane.bench.report import bench_document, plot, render_bench
+    from sliceplane.bench.runner import DEFAULT_MAX_OBJECT_BYTES, RunSpec, run_all
+
+    if pods < 1 or watchers < 1:
+        raise typer.BadParameter("--pods and --watchers must be at least 1")
+    full = max(0, min(full, watchers))
+    sizes = _slice_sizes(max_endpoints_per_slice)
+    limited = tuple(s.strip() for s in default_limit_scenarios.split(",") if s.strip())
+    for s in limited:
+        if s not in ("create", "update", "rolling"):
+            raise typer.BadParameter(f"unknown scenario {s!r}")
+    runs = [RunSpec(Representation("endpoints"), DEFAULT_MAX_OBJECT_BYTES, limited),
+            RunSpec(Representation("endpoints"), raised_max_object_bytes),
+            *(RunSpec(Representation("slices", b)) for b in sizes)]
+    console = Console()
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    t0 = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        work = work_dir.resolve() if work_dir else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        progress = stack.enter_context(Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=console))
+        tasks: dict[str, object] = {}
+
+        def report(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = progress.add_task(phase, total=total)
+            progress.update(tasks[phase], completed=done, total=total)  # type: ignore[arg-type]
+
+        try:
+            measurements = asyncio.run(run_all(runs, pods, watchers, full, work, report, timeout))
+        except (RuntimeError, TimeoutError) as e:
+            progress.stop()
+            console.print(f"[red]bench failed:[/] {e}")
+            raise typer.Exit(1) from None
+    doc = bench_document(
+        measurements, Shape(pods, max(1, watchers), bytes_per_endpoint, overhead_bytes), project_nodes,
+        watchers=watchers, full_watchers=full,
+        runs=[{"run": r.label, "representation": r.rep.name, "maxObjectBytes": r.max_object_bytes,
+               "scenarios": list(r.scenarios)} for r in runs],
+        seconds=time.monotonic() - t0, started_at=started, command=" ".join(["sliceplane", *sys.argv[1:]]))
+    render_bench(console, doc)
+    console.print(f"finished in {doc['seconds']:.0f} s")
+    if output_json:
+        output_json.write_text(json.dumps(doc, indent=2))
+    if plot_file:
+        plot(doc, plot_file)
+
+
 def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     app()

@@ -516,3 +516,12 @@ async def run_one(spec: RunSpec, pods: int, watchers: int, full: int, work: Path
         raise RuntimeError(f"{label}: {e}\n{c.logs()}") from e
     finally:
         await c.stop()
+
+
+async def run_all(runs: list[RunSpec], pods: int, watchers: int, full: int, work: Path, progress: Progress,
+                  timeout: float = 600.0) -> list[Measurement]:
+    """Every run, one after the other (each on its own fresh cluster)."""
+    out: list[Measurement] = []
+    for i, spec in enumerate(runs):
+        out += await run_one(spec, pods, watchers, full, work / f"{i}-{spec.label}", progress, timeout)
+    return out

@@ -1,0 +1,232 @@
+"""Measurements beside the model and the seed: rich tables, the JSON document, the plot.
+
+Every comparison is built by pure functions (`compare`, `bench_document`, `plan_document`);
+printing and plotting are thin shells over them.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from collections.abc import Iterable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from sliceplane.bench.model import (
+    METRICS,
+    SCENARIOS,
+    SEED_NODES,
+    SEED_PODS,
+    Costs,
+    Representation,
+    Shape,
+    predict,
+    seed_figure,
+)
+from sliceplane.bench.runner import Measurement
+
+SCHEMA_VERSION = 1
+LABELS = {"writes": "writes", "events_per_watcher": "events / watcher", "object_bytes": "object bytes (max)",
+          "watchers": "watchers", "total_events": "total events", "total_bytes": "total bytes"}
+
+
+def measured_costs(m: Measurement) -> Costs:
+    """A measurement in the model's terms: per-watcher figures are means over the real watchers."""
+    w = max(1, m.watchers)
+    return Costs(writes=m.writes, events_per_watcher=m.total_events / w, object_bytes=m.object_max_bytes,
+                 watchers=m.watchers, total_events=m.total_events, total_bytes=m.total_bytes)
+
+
+def ratio(measured: float, predicted: float) -> float | None:
+    return measured / predicted if predicted else None
+
+
+def compare(m: Measurement, shape: Shape, project_nodes: int) -> dict[str, Any]:
+    """One result of the JSON document: measured, model, ratio, seed figure, projection."""
+    rep = Representation.parse(m.representation)
+    run_shape = Shape(pods=m.pods, nodes=max(1, m.watchers), bytes_per_endpoint=shape.bytes_per_endpoint,
+                      overhead_bytes=shape.overhead_bytes)
+    model = predict(run_shape, m.scenario, rep).as_dict()  # type: ignore[arg-type]
+    measured = measured_costs(m).as_dict()
+    seed = {}
+    for metric in METRICS:
+        f = seed_figure(m.scenario, rep, metric)
+        if f is not None:
+            seed[metric] = {"value": f.value, "text": f.text, "kind": f.kind}
+    per_watcher_bytes = m.total_bytes / max(1, m.watchers)
+    result: dict[str, Any] = {
+        "run": m.run, "representation": m.representation, "scenario": m.scenario,
+        "measured": {**measured, "bytes_per_watcher": per_watcher_bytes,
+                     "events_per_watcher_each": m.events_per_watcher, "bytes_per_watcher_each": m.bytes_per_watcher,
+                     "writes_by_operation": m.writes_by_operation, "objects": m.objects,
+                     "object_max_bytes": m.object_max_bytes, "object_mean_bytes": round(m.object_mean_bytes, 1),
+                     "latency_p50_seconds": m.latency_p50, "latency_p99_seconds": m.latency_p99,
+                     "latency_samples": m.latency_samples, "cpu_seconds_apiserver": round(m.cpu_apiserver, 3),
+                     "cpu_seconds_controller_manager": round(m.cpu_controller, 3), "seconds": round(m.seconds, 2)},
+        "model": model,
+        "ratio": {k: ratio(measured[k], model[k]) for k in METRICS},
+        "seed": seed,
+        "projected": {"nodes": project_nodes, "total_events": m.total_events / max(1, m.watchers) * project_nodes,
+                      "total_bytes": per_watcher_bytes * project_nodes},
+        "failure": m.failure, "skipped": m.skipped,
+    }
+    if m.scenario == "rolling" and m.replaced_pods:
+        result["per_replaced_pod"] = {"replaced_pods": m.replaced_pods, "writes": m.writes / m.replaced_pods,
+                                      "events_per_watcher": m.total_events / max(1, m.watchers) / m.replaced_pods}
+    return result
+
+
+def machine() -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0]}
+
+
+def bench_document(measurements: Iterable[Measurement], shape: Shape, project_nodes: int, *, watchers: int,
+                   full_watchers: int, runs: list[dict[str, Any]], seconds: float, started_at: str,
+                   command: str) -> dict[str, Any]:
+    """The `--json` document (schema in the README)."""
+    return {
+        "schemaVersion": SCHEMA_VERSION, "command": command, "startedAt": started_at, "seconds": round(seconds, 1),
+        "machine": machine(),
+        "shape": {"pods": shape.pods, "watchers": watchers, "fullWatchers": full_watchers,
+                  "projectNodes": project_nodes, "bytesPerEndpoint": shape.bytes_per_endpoint,
+                  "overheadBytes": shape.overhead_bytes},
+        "seedShape": {"pods": SEED_PODS, "nodes": SEED_NODES},
+        "runs": runs,
+        "results": [compare(m, shape, project_nodes) for m in measurements],
+    }
+
+
+def plan_document(shape: Shape, reps: list[Representation]) -> dict[str, Any]:
+    """`sliceplane plan --json`: every cell of the model for this shape, with the seed's figure."""
+    cells = []
+    for scenario in SCENARIOS:
+        for rep in reps:
+            model = predict(shape, scenario, rep).as_dict()
+            seed = {m: {"value": f.value, "text": f.text, "kind": f.kind}
+                    for m in METRICS if (f := seed_figure(scenario, rep, m)) is not None}
+            cells.append({"scenario": scenario, "representation": rep.name, "model": model, "seed": seed})
+    return {"schemaVersion": SCHEMA_VERSION, "shape": asdict(shape), "cells": cells}
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+def human(value: float | None, unit: str = "") -> str:
+    """1234567 -> 1.23M (bytes: 1.23 MB, decimal units as the seed's)."""
+    if value is None:
+        return "-"
+    for factor, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g}{' ' if unit else ''}{suffix}{unit}"
+    if value == int(value):
+        return f"{int(value)}{' ' + unit if unit else ''}"
+    return f"{value:.3g}{' ' + unit if unit else ''}"
+
+
+def _unit(metric: str) -> str:
+    return "B" if "bytes" in metric else ""
+
+
+def render_plan(console: Console, doc: dict[str, Any]) -> None:
+    s = doc["shape"]
+    for scenario in SCENARIOS:
+        t = Table(title=f"{scenario}: model at P={s['pods']:,}, N={s['nodes']:,}, "
+                        f"{s['bytes_per_endpoint']} B/endpoint + {s['overhead_bytes']} B/object")
+        t.add_column("representation")
+        for metric in METRICS:
+            t.add_column(LABELS[metric], justify="right")
+        for cell in (c for c in doc["cells"] if c["scenario"] == scenario):
+            t.add_row(cell["representation"], *(human(cell["model"][m], _unit(m)) for m in METRICS))
+            if cell["seed"]:
+                t.add_row("  seed (P=20k, N=5k)", *(cell["seed"].get(m, {}).get("text", "-") for m in METRICS),
+                          style="dim")
+        console.print(t)
+
+
+def render_bench(console: Console, doc: dict[str, Any]) -> None:
+    s = doc["shape"]
+    for scenario in SCENARIOS:
+        results = [r for r in doc["results"] if r["scenario"] == scenario]
+        if not results:
+            continue
+        t = Table(title=f"{scenario}: measured at P={s['pods']:,} with {s['watchers']} real watchers; "
+                        f"model at {s['bytesPerEndpoint']} B/endpoint; seed's hand figure at P=20k, N=5k")
+        for col, just in (("run", "left"), ("metric", "left"), ("model", "right"), ("measured", "right"),
+                          ("ratio", "right"), ("seed", "right")):
+            t.add_column(col, justify=just)  # type: ignore[arg-type]
+        for r in results:
+            if r["skipped"]:
+                t.add_row(r["run"], "[yellow]skipped[/]", "", r["skipped"], "", "")
+                t.add_section()
+                continue
+            if r["failure"]:
+                t.add_row(r["run"], "[red]FAILED[/]", "", f"[red]{r['failure']['code']} "
+                          f"{r['failure']['reason']}[/]: {r['failure']['message']}", "", "")
+            for metric in METRICS:
+                ratio_value = r["ratio"][metric]
+                t.add_row(r["run"] if metric == "writes" else "", LABELS[metric],
+                          human(r["model"][metric], _unit(metric)), human(r["measured"][metric], _unit(metric)),
+                          "-" if ratio_value is None else f"{ratio_value:.2f}",
+                          r["seed"].get(metric, {}).get("text", "-"))
+            pr = r["projected"]
+            t.add_row("", f"projected to N={pr['nodes']:,}", "", f"{human(pr['total_events'])} events, "
+                      f"{human(pr['total_bytes'], 'B')}", "", "", style="italic")
+            if "per_replaced_pod" in r:
+                p = r["per_replaced_pod"]
+                t.add_row("", "per replaced pod", "1 write, 1 event", f"{p['writes']:.3f} writes, "
+                          f"{p['events_per_watcher']:.3f} events/watcher", "", "1")
+            t.add_section()
+        console.print(t)
+    t = Table(title="latency and CPU (measured)")
+    for col in ("scenario", "run", "p50 (s, bucket bound)", "p99 (s, bucket bound)", "API server CPU s",
+                "controller-manager CPU s", "object mean bytes", "objects", "wall s"):
+        t.add_column(col, justify="left" if col in ("scenario", "run") else "right")
+    for r in doc["results"]:
+        if r["skipped"]:
+            continue
+        m = r["measured"]
+        t.add_row(r["scenario"], r["run"], human(m["latency_p50_seconds"]), human(m["latency_p99_seconds"]),
+                  f"{m['cpu_seconds_apiserver']:.2f}", f"{m['cpu_seconds_controller_manager']:.2f}",
+                  human(m["object_mean_bytes"], "B"), str(m["objects"]), f"{m['seconds']:.1f}")
+    console.print(t)
+
+
+def plot(doc: dict[str, Any], path: Path) -> None:
+    """Bytes per watcher for each scenario and run (measured bars, model markers), log scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results = [r for r in doc["results"] if not r["skipped"]]
+    runs = list(dict.fromkeys(r["run"] for r in results))
+    scenarios = [s for s in SCENARIOS if any(r["scenario"] == s for r in results)]
+    fig, ax = plt.subplots(figsize=(10, 5.5))
+    width = 0.8 / max(1, len(runs))
+    for i, run in enumerate(runs):
+        xs, measured, model = [], [], []
+        for j, scenario in enumerate(scenarios):
+            r = next((r for r in results if r["run"] == run and r["scenario"] == scenario), None)
+            if r is None:
+                continue
+            xs.append(j + (i - (len(runs) - 1) / 2) * width)
+            measured.append(max(1.0, r["measured"]["bytes_per_watcher"]))
+            model.append(max(1.0, r["model"]["total_bytes"] / max(1, r["model"]["watchers"])))
+        bars = ax.bar(xs, measured, width * 0.95, label=f"{run} (measured)")
+        ax.scatter(xs, model, marker="_", s=400, color=bars.patches[0].get_facecolor() if bars.patches else None,
+                   linewidths=2, zorder=3)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(scenarios)), scenarios)
+    ax.set_ylabel("bytes per watcher (log)")
+    s = doc["shape"]
+    ax.set_title(f"Bytes per watcher, P={s['pods']:,}, {s['watchers']} real watchers "
+                 f"(bars: measured; dashes: model at {s['bytesPerEndpoint']} B/endpoint)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
