@@ -1,5 +1,6 @@
 from sliceplane.store.base import (
     CompactedError,
+    CompactionPolicy,
     KeyExistsError,
     KeyNotFoundError,
     KeyValue,
@@ -15,6 +16,7 @@ from sliceplane.store.base import (
 
 __all__ = [
     "CompactedError",
+    "CompactionPolicy",
     "KeyExistsError",
     "KeyNotFoundError",
     "KeyValue",

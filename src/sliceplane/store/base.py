@@ -136,8 +136,21 @@ class Store(abc.ABC):
     def compacted_revision(self) -> int: ...
 
 
-def open_store(url: str) -> Store:
-    """`memory://`, `sqlite:///abs/path.db`, `etcd://h:p[,h:p]`."""
+@dataclass(frozen=True, slots=True)
+class CompactionPolicy:
+    """Periodic compaction, as kube-apiserver's --etcd-compaction-interval: every `interval`
+    seconds, forget history older than the last `retain` revisions. `interval=None` turns it off."""
+
+    interval: float | None = 300.0
+    retain: int = 10_000
+
+
+def open_store(url: str, compaction: CompactionPolicy | None = None) -> Store:
+    """`memory://`, `sqlite:///abs/path.db`, `etcd://h:p[,h:p]`.
+
+    The memory store keeps a bounded history of its own and ignores `compaction`.
+    """
+    policy = compaction or CompactionPolicy()
     if url.startswith("memory://"):
         from sliceplane.store.memory import MemoryStore
 
@@ -148,12 +161,10 @@ def open_store(url: str) -> Store:
         path = url[len("sqlite://"):]
         if not path.startswith("/"):
             raise ValueError(f"sqlite store URL needs an absolute path: sqlite:///abs/path.db (got {url!r})")
-        return SQLiteStore(path)
+        return SQLiteStore(path, compact_interval=policy.interval, compact_retain=policy.retain)
     if url.startswith("etcd://"):
-        try:
-            from sliceplane.store.etcd import EtcdStore  # type: ignore[import-not-found]
-        except ImportError as e:  # pragma: no cover - until the etcd backend lands
-            raise ValueError(f"etcd store is not available: {e}") from e
+        from sliceplane.store.etcd import EtcdStore
+
         endpoints = [e for e in url[len("etcd://"):].split(",") if e]
-        return EtcdStore(endpoints)
+        return EtcdStore(endpoints, compact_interval=policy.interval, compact_retain=policy.retain)
     raise ValueError(f"unknown store URL {url!r}: expected memory://, sqlite:///path or etcd://host:port")
