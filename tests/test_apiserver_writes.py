@@ -93,6 +93,13 @@ async def test_wrong_types_on_put_and_patch(server: APIServer) -> None:
                              "application/merge-patch+json")
     assert (status, out["reason"]) == (422, "Invalid")
     assert out["details"]["causes"][0]["field"] == "patch"
+    assert out["message"].startswith(' "" is invalid: patch: Invalid value: "{')
+    assert out["message"].endswith(": json: cannot unmarshal string into Go struct field "
+                                   "DeploymentSpec.spec.replicas of type int32")
+    status, out = await send(server.url, "PATCH", f"{DEPLOYMENTS}/d", {"spec": {"replicas": "4"}},
+                             "application/strategic-merge-patch+json")
+    assert (status, out["reason"]) == (422, "Invalid")
+    assert out["message"].startswith(' "" is invalid: patch: Invalid value: "map[spec:map[replicas:4]]": ')
     status, out = await send(server.url, "GET", f"{DEPLOYMENTS}/d", None)
     assert out["spec"]["replicas"] == 2
 

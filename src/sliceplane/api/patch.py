@@ -409,6 +409,11 @@ def _go_fmt(v: Any) -> str:
     return str(v)
 
 
+def go_value(v: Any) -> str:
+    """A decoded JSON value as Go's %v prints it (Kubernetes shows patch maps this way in errors)."""
+    return _go_fmt(v)
+
+
 def strategic_merge_patch(original: dict[str, Any], patch: dict[str, Any], def_name: str | None) -> dict[str, Any]:
     """Kubernetes' strategic merge patch of `patch` onto `original`, typed by definition `def_name`.
 

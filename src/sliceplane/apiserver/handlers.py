@@ -283,10 +283,11 @@ class ResourceHandlers:
 
     # ---- admission pipeline (pure steps; see api/) -------------------------------------
     def _scan(self, info: ResourceInfo, obj: dict[str, Any], *, old: dict[str, Any] | None = None,
-              types: bool = True, patched: bool = False) -> list[str]:
+              types: bool = True, patched: Callable[[dict[str, Any]], str] | None = None) -> list[str]:
         """One walk of the body: values of the wrong JSON type are refused as Kubernetes' decoder
-        refuses them (400 for a body, 422 on field `patch` for a patch result); returns the paths
-        of unknown fields. Parts equal to the stored `old` are not walked again."""
+        refuses them (400 for a body; for a patch result, 422 on field `patch` showing
+        `patched(obj)`, with no kind or name, as Kubernetes words it); returns the paths of
+        unknown fields. Parts equal to the stored `old` are not walked again."""
         if info.opaque:
             return []
         schema = optional_module("schema")
@@ -294,11 +295,9 @@ class ResourceHandlers:
             return []
         unknown, wrong = schema.field_problems(info, obj, old)
         if wrong and types:
-            if patched:
-                quoted = _encode(_encode(without_rv(obj)).decode()).decode()
-                raise invalid(info.kind, (obj.get("metadata") or {}).get("name", ""),
-                              [Cause("FieldValueInvalid", f"Invalid value: {quoted}: {wrong[0]}", "patch")],
-                              info.group)
+            if patched is not None:
+                quoted = _encode(patched(obj)).decode()
+                raise invalid("", "", [Cause("FieldValueInvalid", f"Invalid value: {quoted}: {wrong[0]}", "patch")])
             raise bad_request(schema.decode_error_message(info, wrong[0]))
         return unknown
 
@@ -425,7 +424,8 @@ class ResourceHandlers:
     async def update(self, info: ResourceInfo, namespace: str | None, name: str,
                      mutate: Callable[[dict[str, Any]], dict[str, Any]], ctx: RequestContext, *,
                      subresource: str | None = None, allow_create: bool = False,
-                     check_fields: bool = True, patched: bool = False) -> tuple[dict[str, Any], bool]:
+                     check_fields: bool = True,
+                     patched: Callable[[dict[str, Any]], str] | None = None) -> tuple[dict[str, Any], bool]:
         """Read-modify-write with compare-and-swap; retried while the client named no resourceVersion.
 
         `mutate` gets the stored object and returns the new one without changing its argument
@@ -547,8 +547,15 @@ class ResourceHandlers:
         def mutate(old: dict[str, Any]) -> dict[str, Any]:
             return patch_mod.apply_patch(old, data, ctype)
 
+        def shown(patched_obj: dict[str, Any]) -> str:
+            """What Kubernetes shows of a patch whose result it cannot decode: the patched object,
+            or for a strategic merge patch the patch map in Go's %+v."""
+            if ctype == negotiation.STRATEGIC_PATCH:
+                return patch_mod.go_value(_decode(data))
+            return _encode(patched_obj).decode()
+
         result, _ = await self.update(info, rp.namespace, rp.name, mutate, ctx, subresource=rp.subresource,
-                                      patched=True)
+                                      patched=shown)
         return self.respond(result, accept, warnings=ctx.warnings)
 
     # ---- scale -------------------------------------------------------------------------
