@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
 app = typer.Typer(
     add_completion=False,
+    # Plain help, as kubectl's: long flag names stay whole in an 80-column terminal.
+    rich_markup_mode=None,
+    pretty_exceptions_show_locals=False,
     no_args_is_help=True,
     help="A Kubernetes-compatible control plane for service endpoints, built on EndpointSlices.",
 )
@@ -48,7 +52,9 @@ EndpointsCap = Annotated[
     int,
     typer.Option(
         "--endpoints-max-addresses",
-        help="Legacy Endpoints controller: truncate to this many addresses (0: no cap, the seed's pain).",
+        min=0,
+        help="Legacy Endpoints controller: truncate to this many addresses (0: no cap, which lets the "
+        "object outgrow the size limit, as before EndpointSlices).",
     ),
 ]
 NoEndpoints = Annotated[
@@ -56,6 +62,22 @@ NoEndpoints = Annotated[
     typer.Option("--disable-endpoints-controller", help="Do not run the legacy Endpoints controller."),
 ]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")]
+Port = Annotated[int, typer.Option(min=1, max=65535, help="API server port on 127.0.0.1.")]
+MaxObjectBytes = Annotated[
+    int,
+    typer.Option(min=64 * 1024, help="Largest object the API server stores, in bytes (413 above it)."),
+]
+CompactionInterval = Annotated[
+    float,
+    typer.Option(
+        "--compaction-interval", min=0,
+        help="Seconds between compactions of the store's history (0: never), as --etcd-compaction-interval.",
+    ),
+]
+CompactionRetain = Annotated[
+    int,
+    typer.Option("--compaction-retain", min=1, help="Revisions of history each compaction keeps."),
+]
 
 
 def _check_batch_period(value: float) -> float:
@@ -103,8 +125,18 @@ def _client(kubeconfig: Path, servers: list[str] | None, **kwargs: object):  # t
     return RESTClient.from_kubeconfig(str(kubeconfig), **kwargs)  # type: ignore[arg-type]
 
 
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
 def run_until_signalled(main: object) -> None:
-    """Run a coroutine function `main(stop_event)` and set the event on SIGINT/SIGTERM."""
+    """Run a coroutine function `main(stop_event)` and set the event on SIGINT/SIGTERM.
+
+    Failures a user can act on (a port in use, a bad store URL, a data directory held by another
+    process) end the command with one line on stderr instead of a traceback.
+    """
+    from sliceplane.store.base import StoreError
 
     async def runner() -> None:
         stop = asyncio.Event()
@@ -113,14 +145,21 @@ def run_until_signalled(main: object) -> None:
             loop.add_signal_handler(sig, stop.set)
         await main(stop)  # type: ignore[operator]
 
-    asyncio.run(runner())
+    try:
+        asyncio.run(runner())
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            _fail(f"cannot listen: address already in use ({e.strerror})")
+        _fail(f"{e.strerror or e}" + (f": {e.filename}" if e.filename else ""))
+    except (ValueError, StoreError) as e:
+        _fail(str(e))
 
 
 @app.command()
 def up(
     data_dir: Annotated[Path, typer.Option(help="State (state.db) and the kubeconfig live here.")] = Path("data"),
-    port: Annotated[int, typer.Option(help="API server port on 127.0.0.1.")] = DEFAULT_PORT,
-    nodes: Annotated[int, typer.Option(help="Simulated Ready nodes.")] = 3,
+    port: Port = DEFAULT_PORT,
+    nodes: Annotated[int, typer.Option(min=0, help="Simulated Ready nodes.")] = 3,
     store: Annotated[
         str | None, typer.Option(help="sqlite:///abs/path.db, memory:// or etcd://host:port[,host:port]")
     ] = None,
@@ -129,9 +168,9 @@ def up(
     disable_endpoints_controller: NoEndpoints = False,
     endpointslice_updates_batch_period: BatchPeriod = 0.0,
     mirroring_max_endpoints_per_subset: MirroringPerSubset = 1000,
-    max_object_bytes: Annotated[
-        int, typer.Option(help="Largest object the API server stores (413 above it).")
-    ] = 1536 * 1024,
+    max_object_bytes: MaxObjectBytes = 1536 * 1024,
+    compaction_interval: CompactionInterval = 300.0,
+    compaction_retain: CompactionRetain = 10_000,
     pod_ready_delay: Annotated[float, typer.Option(help="Seconds from Running to Ready.")] = 0.5,
     max_grace_period: Annotated[
         float | None, typer.Option(help="Cap, in seconds, on pods' graceful termination.")
@@ -148,7 +187,10 @@ def up(
 
     _setup_logging(verbose)
     data_dir = data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        _fail(f"cannot use data directory {data_dir}: {e.strerror or e}")
     opts = UpOptions(
         data_dir=data_dir,
         port=port,
@@ -160,6 +202,8 @@ def up(
         endpointslice_batch_period=endpointslice_updates_batch_period,
         mirroring_max_endpoints_per_subset=mirroring_max_endpoints_per_subset,
         max_object_bytes=max_object_bytes,
+        compaction_interval=compaction_interval or None,
+        compaction_retain=compaction_retain,
         pod_ready_delay=pod_ready_delay,
         max_grace_period=max_grace_period,
         dual_stack=dual_stack,
@@ -172,9 +216,11 @@ def up(
 
 @app.command()
 def apiserver(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = DEFAULT_PORT,
+    port: Port = DEFAULT_PORT,
     store: Annotated[str, typer.Option(help="Store URL.")] = "memory://",
-    max_object_bytes: Annotated[int, typer.Option()] = 1536 * 1024,
+    max_object_bytes: MaxObjectBytes = 1536 * 1024,
+    compaction_interval: CompactionInterval = 300.0,
+    compaction_retain: CompactionRetain = 10_000,
     kubeconfig: Annotated[Path | None, typer.Option(help="Write a kubeconfig for this server here.")] = None,
     verbose: Verbose = False,
 ) -> None:
@@ -182,11 +228,15 @@ def apiserver(
     from sliceplane.apiserver.app import APIServer
     from sliceplane.apiserver.config import ServerConfig
     from sliceplane.client.kubeconfig import write_kubeconfig
+    from sliceplane.store.base import CompactionPolicy
 
     _setup_logging(verbose)
 
     async def main(stop: asyncio.Event) -> None:
-        server = APIServer(ServerConfig(port=port, store_url=store, max_object_bytes=max_object_bytes))
+        server = APIServer(ServerConfig(
+            port=port, store_url=store, max_object_bytes=max_object_bytes,
+            compaction=CompactionPolicy(compaction_interval or None, compaction_retain),
+        ))
         await server.start()
         try:
             if kubeconfig:
@@ -486,7 +536,7 @@ SliceSizes = Annotated[
     typer.Option("--max-endpoints-per-slice", help="B of a slices representation (repeat; default 100 and 1)."),
 ]
 BytesPerEndpoint = Annotated[
-    int, typer.Option(help="Model: bytes one endpoint adds to an object (the seed's 'const' is 100).")
+    int, typer.Option(help="Model: bytes one endpoint adds to an object (the KEP-0752 talk's 'const' is 100).")
 ]
 OverheadBytes = Annotated[int, typer.Option(help="Model: bytes of every object besides its endpoints.")]
 
@@ -507,7 +557,7 @@ def plan(
     overhead_bytes: OverheadBytes = 0,
     output_json: Annotated[Path | None, typer.Option("--json", help="Also write the cells as JSON here.")] = None,
 ) -> None:
-    """The seed's cost model for a cluster shape, every cell of its table, beside the seed's figures."""
+    """The KEP-0752 talk's cost model for a cluster shape, every cell of its table, beside the talk's figures."""
     import json
 
     from rich.console import Console
@@ -545,7 +595,7 @@ def bench(
     plot_file: Annotated[Path | None, typer.Option("--plot", help="Bytes per watcher, log scale, as PNG.")] = None,
     work_dir: Annotated[Path | None, typer.Option(help="Keep the runs' logs here (default: a temp dir).")] = None,
 ) -> None:
-    """The seed's evaluation on real components: create, update, rolling x Endpoints / slices of B."""
+    """The KEP-0752 talk's evaluation on real components: create, update, rolling x Endpoints / slices of B."""
     import json
     import sys
     import tempfile

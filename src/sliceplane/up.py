@@ -39,6 +39,8 @@ class UpOptions:
     endpointslice_batch_period: float = 0.0
     mirroring_max_endpoints_per_subset: int = 1000
     max_object_bytes: int = 1536 * 1024
+    compaction_interval: float | None = 300.0
+    compaction_retain: int = 10_000
     pod_ready_delay: float = 0.5
     max_grace_period: float | None = 2.0
     dual_stack: bool = False
@@ -159,9 +161,15 @@ async def run_up(opts: UpOptions, stop: asyncio.Event) -> None:
     from sliceplane.apiserver.app import APIServer
     from sliceplane.apiserver.config import ServerConfig
     from sliceplane.client.kubeconfig import write_kubeconfig
+    from sliceplane.store.base import CompactionPolicy
 
     server = APIServer(
-        ServerConfig(port=opts.port, store_url=opts.store_url, max_object_bytes=opts.max_object_bytes)
+        ServerConfig(
+            port=opts.port,
+            store_url=opts.store_url,
+            max_object_bytes=opts.max_object_bytes,
+            compaction=CompactionPolicy(opts.compaction_interval, opts.compaction_retain),
+        )
     )
     await server.start()
     children: list[Child] = []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from sliceplane.store.base import CompactionPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,3 +28,5 @@ class ServerConfig:
     watcher_buffer: int = 10_000
     # How long a consistent list waits for the watch cache to reach the store's revision.
     consistent_read_timeout: float = 3.0
+    # The store's periodic compaction (kube-apiserver's --etcd-compaction-interval); sqlite and etcd.
+    compaction: CompactionPolicy = field(default_factory=CompactionPolicy)
