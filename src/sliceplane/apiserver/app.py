@@ -177,7 +177,12 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
 
 
 def _is_discovery_path(path: str) -> bool:
-    return path in ("/api", "/apis", "/api/v1", "/version") or path.startswith("/apis/")
+    """A discovery document's own path (a write to it is 405); deeper paths that name no served
+    resource (e.g. /apis/batch/v1/namespaces/default/jobs) are 404, as Kubernetes answers them."""
+    if path in ("/api", "/apis", "/api/v1", "/version"):
+        return True
+    parts = path.split("/")[2:] if path.startswith("/apis/") else []
+    return 1 <= len(parts) <= 2 and discovery.served_group(parts[0])
 
 
 def not_found_status() -> StatusError:

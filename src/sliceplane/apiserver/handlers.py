@@ -67,8 +67,11 @@ _encode = msgspec.json.Encoder().encode
 
 # Kinds whose PUT may create a missing object (Kubernetes' AllowCreateOnUpdate).
 CREATE_ON_UPDATE = frozenset({"endpoints", "events", "leases"})
-# How often a write re-reads and retries when another writer won the compare-and-swap.
-MAX_WRITE_RETRIES = 16
+# How long a write keeps re-reading and retrying when another writer won the compare-and-swap
+# (Kubernetes' GuaranteedUpdate retries until it wins; only a client-pinned resourceVersion conflicts).
+WRITE_RETRY_SECONDS = 10.0
+# Namespaces Kubernetes' NamespaceLifecycle admission never lets be deleted.
+IMMORTAL_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
 # Seconds between checks that a watching client is still connected.
 PEER_CHECK_INTERVAL = 2.0
 
@@ -434,7 +437,8 @@ class ResourceHandlers:
         it was created.
         """
         key = info.key(name, namespace)
-        for _ in range(MAX_WRITE_RETRIES):
+        deadline = time.monotonic() + WRITE_RETRY_SECONDS
+        while time.monotonic() < deadline:
             kv = await self.store.get(key)
             if kv is None:
                 if allow_create:
@@ -488,9 +492,7 @@ class ResourceHandlers:
                     try:
                         await self.store.delete(key, kv.mod_revision)
                     except RevisionMismatchError:
-                        if body_rv:
-                            raise conflict(info.plural, name, STALE_OBJECT, info.group) from None
-                        continue
+                        continue  # the next attempt refuses a client-pinned resourceVersion as stale
                     except KeyNotFoundError:
                         raise not_found(info.plural, name, info.group) from None
                     self._count_write(info, "delete")
@@ -509,8 +511,8 @@ class ResourceHandlers:
                 self.allocations.release_parts(*taken)
                 if e.current is None:
                     raise not_found(info.plural, name, info.group) from None
-                if body_rv:
-                    raise conflict(info.plural, name, STALE_OBJECT, info.group) from None
+                # Retried: a resourceVersion the client pinned (in a PUT body or in a patch) is
+                # stale on the next attempt and refused there; a patch re-applies to the new object.
                 continue
             except BaseException:
                 self.allocations.release_parts(*taken)
@@ -624,7 +626,7 @@ class ResourceHandlers:
         return self.respond(objects.success_status(201), Accept(), status=201)
 
     # ---- delete ------------------------------------------------------------------------
-    async def _delete_options(self, request: web.Request) -> dict[str, Any]:
+    async def _delete_options(self, request: web.Request, ctx: RequestContext) -> dict[str, Any]:
         q = request.query
         opts: dict[str, Any] = {}
         body = await self.read_body(request) if request.can_read_body else b""
@@ -637,6 +639,12 @@ class ResourceHandlers:
             opts["propagationPolicy"] = q["propagationPolicy"]
         if "orphanDependents" in q:
             opts["orphanDependents"] = _truthy(q["orphanDependents"])
+        body_dry_run = opts.get("dryRun")
+        if body_dry_run:
+            # kubectl delete --dry-run=server sends dryRun in the DeleteOptions body, not the query.
+            if not isinstance(body_dry_run, list) or any(v != "All" for v in body_dry_run):
+                raise bad_request(f'dryRun: Unsupported value: "{body_dry_run}": supported values: "All"')
+            ctx.dry_run = True
         policy = opts.get("propagationPolicy")
         if policy is None and opts.get("orphanDependents") is not None:
             policy = "Orphan" if opts["orphanDependents"] else "Background"
@@ -654,14 +662,18 @@ class ResourceHandlers:
                      ctx: RequestContext) -> web.Response:
         assert rp.name is not None
         _require_verb(rp.info, "delete")
-        opts = await self._delete_options(request)
+        opts = await self._delete_options(request, ctx)
         obj, status = await self.delete_one(rp.info, rp.namespace, rp.name, opts, ctx)
         return self.respond(obj, accept, status=status)
 
     async def delete_one(self, info: ResourceInfo, namespace: str | None, name: str, opts: dict[str, Any],
                          ctx: RequestContext) -> tuple[dict[str, Any], int]:
         key = info.key(name, namespace)
-        for _ in range(MAX_WRITE_RETRIES):
+        if info is registry.NAMESPACES and name in IMMORTAL_NAMESPACES:
+            raise forbidden_error("namespaces", name,
+                                  f'namespaces "{name}" is forbidden: this namespace may not be deleted')
+        deadline = time.monotonic() + WRITE_RETRY_SECONDS
+        while time.monotonic() < deadline:
             old, kv = await self.read(info, namespace, name)
             objects.check_preconditions(info, old, opts.get("preconditions"), str(kv.mod_revision))
             now = time.time()
@@ -715,7 +727,7 @@ class ResourceHandlers:
     async def delete_collection(self, request: web.Request, rp: ResourcePath, accept: Accept,
                                 ctx: RequestContext) -> web.Response:
         info = rp.info
-        opts = await self._delete_options(request)
+        opts = await self._delete_options(request, ctx)
         label_sel, field_sel = self._selectors(request, info)
         objs, _ = await self._snapshot(info, rp.namespace, None)
         deleted: list[dict[str, Any]] = []
