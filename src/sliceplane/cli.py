@@ -579,7 +579,7 @@ def plan(
 def bench(
     pods: Annotated[int, typer.Option(help="P: ready pods behind the Service.")] = 2000,
     watchers: Annotated[int, typer.Option(help="Real watchers: node agents (and fleet nodes).")] = 4,
-    full: Annotated[int, typer.Option(help="How many of the agents run in full mode (the rest count).")] = 2,
+    full: Annotated[int, typer.Option(help="How many of the agents run in full mode (the rest count).")] = 1,
     max_endpoints_per_slice: SliceSizes = None,
     project_nodes: Annotated[int, typer.Option(help="Project per-watcher costs to this many nodes.")] = 5_000,
     bytes_per_endpoint: BytesPerEndpoint = 100,

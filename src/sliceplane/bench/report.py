@@ -120,6 +120,8 @@ def human(value: float | None, unit: str = "") -> str:
     """1234567 -> 1.23M (bytes: 1.23 MB, decimal units as the seed's)."""
     if value is None:
         return "-"
+    if value == float("inf"):
+        return "+Inf"
     for factor, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= factor:
             return f"{value / factor:.3g}{' ' if unit else ''}{suffix}{unit}"
@@ -217,8 +219,8 @@ def plot(doc: dict[str, Any], path: Path) -> None:
             xs.append(j + (i - (len(runs) - 1) / 2) * width)
             measured.append(max(1.0, r["measured"]["bytes_per_watcher"]))
             model.append(max(1.0, r["model"]["total_bytes"] / max(1, r["model"]["watchers"])))
-        bars = ax.bar(xs, measured, width * 0.95, label=f"{run} (measured)")
-        ax.scatter(xs, model, marker="_", s=400, color=bars.patches[0].get_facecolor() if bars.patches else None,
+        ax.bar(xs, measured, width * 0.95, label=f"{run} (measured)")
+        ax.scatter(xs, model, marker="_", s=400, color="black",
                    linewidths=2, zorder=3)
     ax.set_yscale("log")
     ax.set_xticks(range(len(scenarios)), scenarios)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import re
 import signal
@@ -155,30 +154,35 @@ def too_large_requests(text: str, rep: Representation) -> int:
                    if labels.get("code") == "413" and labels.get("resource", "").split(".")[0] == plural))
 
 
-def agent_counters(snaps: list[Obj], rep: Representation) -> dict[str, tuple[int, int]]:
-    """node -> (object events, bytes) the agent read on its watch of the representation's resource.
+def agent_counters(text: str, rep: Representation) -> dict[str, tuple[int, int]]:
+    """node -> (object events, bytes) the agent read on its watch of the representation's resource,
+    from the agents' Prometheus exposition.
 
     Events count ADDED/MODIFIED/DELETED; bytes are every byte of the watch body, bookmarks included.
     """
-    out = {}
-    for s in snaps:
-        res = ((s.get("metrics") or {}).get("resources") or {}).get(resource_label(rep)) or {}
-        events = sum(n for typ, n in (res.get("events") or {}).items() if typ not in NOT_OBJECT_EVENTS)
-        out[s["node"]] = (int(events), int(res.get("bytes", 0)))
-    return out
+    label = resource_label(rep)
+    events: dict[str, int] = {}
+    nbytes: dict[str, int] = {}
+    for labels, v in metric_samples(text, "sliceplane_agent_watch_events_total"):
+        if labels.get("resource") == label:
+            node = labels.get("node", "")
+            events[node] = events.get(node, 0) + (0 if labels.get("type") in NOT_OBJECT_EVENTS else int(v))
+    for labels, v in metric_samples(text, "sliceplane_agent_watch_bytes_total"):
+        if labels.get("resource") == label:
+            nbytes[labels.get("node", "")] = int(v)
+    return {n: (events.get(n, 0), nbytes.get(n, 0)) for n in sorted({*events, *nbytes})}
 
 
-def latency_buckets(snaps: list[Obj]) -> list[int]:
-    """Summed (non-cumulative) latency bucket counts of the full agents."""
-    total = [0] * len(LATENCY_BOUNDS)
-    for s in snaps:
-        if s.get("mode") != "full":
-            continue
-        buckets = ((s.get("metrics") or {}).get("latency") or {}).get("buckets") or {}
-        for i, count in enumerate(buckets.values()):
-            if i < len(total):
-                total[i] += int(count)
-    return total
+def latency_buckets(text: str) -> list[int]:
+    """Summed (non-cumulative) network-programming latency bucket counts of every agent (only
+    full agents observe latency)."""
+    cumulative = [0] * len(LATENCY_BOUNDS)
+    for labels, v in metric_samples(text, "sliceplane_agent_network_programming_duration_seconds_bucket"):
+        le = float(labels.get("le", "+Inf"))
+        for i, bound in enumerate(LATENCY_BOUNDS):
+            if bound == le:
+                cumulative[i] += int(v)
+    return [c - (cumulative[i - 1] if i else 0) for i, c in enumerate(cumulative)]
 
 
 def bucket_percentile(counts: list[int], q: float) -> float | None:
@@ -256,7 +260,7 @@ class Cluster:
         self.work = work
         self.roles: dict[str, Role] = {}
         self.url = ""
-        self.agents_url = ""
+        self.agents_urls: list[str] = []
         self.session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -278,22 +282,32 @@ class Cluster:
         self.roles["nodes"] = Role("nodes", [
             "nodes", "--kubeconfig", kc, "--count", str(self.watchers), "--pod-ready-delay", "0",
             "--max-grace-period", "0"], self.work)
-        self.roles["agents"] = Role("agents", [
-            "agents", "--kubeconfig", kc, "--count", str(self.watchers), "--counting", "--full", str(self.full),
-            "--source", "endpoints" if rep.kind == "endpoints" else "slices",
-            "--state-dir", str(self.work / "agents"), "--metrics-port", "0"], self.work)
-        for name in ("controller-manager", "nodes", "agents"):
+        # Full agents (tables, latency) and counting agents run in separate processes, so the
+        # full agents' table work never delays what the counting agents read off the wire.
+        source = "endpoints" if rep.kind == "endpoints" else "slices"
+        groups = {"agents-full": ["--count", str(self.full)],
+                  "agents-counting": ["--count", str(self.watchers - self.full), "--counting", "--full", "0",
+                                      "--name-prefix", "watcher-"]}
+        for name, extra in groups.items():
+            if extra[1] != "0":
+                self.roles[name] = Role(name, [
+                    "agents", "--kubeconfig", kc, *extra, "--source", source,
+                    "--state-dir", str(self.work / "agents"), "--metrics-port", "0"], self.work)
+        for name in ("controller-manager", "nodes", *(g for g in groups if g in self.roles)):
             await self.roles[name].wait_ready()
-        m = re.search(r"metrics (http://\S+)/metrics", self.roles["agents"].ready_line)
-        if not m:
-            raise RuntimeError(f"agents gave no metrics address: {self.roles['agents'].ready_line}")
-        self.agents_url = m.group(1)
+        for name in groups:
+            if name not in self.roles:
+                continue
+            m = re.search(r"metrics (http://\S+)/metrics", self.roles[name].ready_line)
+            if not m:
+                raise RuntimeError(f"{name} gave no metrics address: {self.roles[name].ready_line}")
+            self.agents_urls.append(m.group(1))
         self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16))
 
     async def stop(self) -> None:
         if self.session is not None:
             await self.session.close()
-        for name in ("agents", "nodes", "controller-manager", "apiserver"):
+        for name in ("agents-full", "agents-counting", "nodes", "controller-manager", "apiserver"):
             if name in self.roles:
                 await asyncio.to_thread(self.roles[name].stop)
 
@@ -318,10 +332,14 @@ class Cluster:
         async with self.session.get(self.url + "/metrics") as r:
             return await r.text()
 
-    async def agent_snapshots(self) -> list[Obj]:
+    async def agent_metrics(self) -> str:
+        """The agents' Prometheus exposition (cheap: unlike /snapshot, no table is rendered)."""
         assert self.session is not None
-        async with self.session.get(self.agents_url + "/snapshot") as r:
-            return json.loads(await r.text())
+        texts = []
+        for url in self.agents_urls:
+            async with self.session.get(url + "/metrics") as r:
+                texts.append(await r.text())
+        return "".join(texts)
 
     async def representation_objects(self) -> list[Obj]:
         ns = sc.NAMESPACE
@@ -352,8 +370,8 @@ class _Before:
 
 
 async def _counters(c: Cluster) -> _Before:
-    snaps = await c.agent_snapshots()
-    return _Before(await c.api_metrics(), agent_counters(snaps, c.spec.rep), latency_buckets(snaps),
+    text = await c.agent_metrics()
+    return _Before(await c.api_metrics(), agent_counters(text, c.spec.rep), latency_buckets(text),
                    c.roles["apiserver"].cpu(), c.roles["controller-manager"].cpu(), time.monotonic())
 
 
@@ -362,7 +380,7 @@ async def _wait_quiet(c: Cluster, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     last, since = None, time.monotonic()
     while time.monotonic() < deadline:
-        now = agent_counters(await c.agent_snapshots(), c.spec.rep)
+        now = agent_counters(await c.agent_metrics(), c.spec.rep)
         if now != last:
             last, since = now, time.monotonic()
         elif time.monotonic() - since >= QUIET_SECONDS:
@@ -372,10 +390,10 @@ async def _wait_quiet(c: Cluster, timeout: float) -> None:
 
 async def _measure(c: Cluster, scenario: str, before: _Before, failure: dict[str, Any] | None,
                    replaced: int, pods: int) -> Measurement:
-    snaps = await c.agent_snapshots()
+    text = await c.agent_metrics()
     metrics = await c.api_metrics()
-    after_agents = agent_counters(snaps, c.spec.rep)
-    buckets = [a - b for a, b in zip(latency_buckets(snaps), before.buckets, strict=True)]
+    after_agents = agent_counters(text, c.spec.rep)
+    buckets = [a - b for a, b in zip(latency_buckets(text), before.buckets, strict=True)]
     w_after, w_before = writes_by_operation(metrics, c.spec.rep), writes_by_operation(before.metrics, c.spec.rep)
     by_op = {op: n - w_before.get(op, 0) for op, n in w_after.items() if n - w_before.get(op, 0)}
     objects = await c.representation_objects()
@@ -419,7 +437,8 @@ async def _converge(c: Cluster, phase: str, progress: Progress, want_ready: froz
         if time.monotonic() > deadline:
             raise TimeoutError(f"{phase}: not converged after {timeout:.0f}s "
                                f"({len(view.ready)} ready, {len(view.not_ready)} not ready, want {total})")
-        await asyncio.sleep(0.5 if total > 1000 else POLL_SECONDS)
+        # listing every object is O(P) for the API server: poll large services less often
+        await asyncio.sleep(min(2.0, max(POLL_SECONDS, total / 1000)))
 
 
 async def _wait_deployment(c: Cluster, pods: int, phase: str, progress: Progress, timeout: float) -> None:

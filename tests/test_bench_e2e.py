@@ -1,0 +1,109 @@
+"""A small real bench run: exact write and event counts measured on real processes.
+
+P=200 pods, 4 agents (2 full, 2 counting). Service creation with B=100 makes ceil(P/100) slice
+writes and every watcher receives ceil(P/100) events; a single readiness flip makes one write and
+one event per watcher, for every representation; an Endpoints object over the API server's size
+limit (500 pods at 64 KiB) is recorded as a 413 failure, not a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sliceplane.bench.model import Representation, Shape
+from sliceplane.bench.report import bench_document
+from sliceplane.bench.runner import RunSpec, run_one
+
+PODS = 200
+WATCHERS = 4
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _quiet(_phase: str, _done: int, _total: int) -> None:
+    pass
+
+
+@pytest.fixture(scope="module")
+def slices_100(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    import asyncio
+
+    spec = RunSpec(Representation("slices", 100), scenarios=("create", "update"))
+    ms = asyncio.run(run_one(spec, PODS, WATCHERS, 2, tmp_path_factory.mktemp("s100"), _quiet, timeout=120))
+    return {m.scenario: m for m in ms}
+
+
+def test_create_with_b100_writes_and_events(slices_100: dict) -> None:
+    m = slices_100["create"]
+    want = math.ceil(PODS / 100)
+    assert m.failure is None
+    assert m.writes == want
+    assert m.writes_by_operation == {"create": want}
+    assert m.events_per_watcher == [want] * WATCHERS
+    assert m.objects == want
+    # every watcher read the same bytes: at least the two slices it was sent
+    assert len(set(m.bytes_per_watcher)) == 1
+    assert m.bytes_per_watcher[0] >= want * m.object_mean_bytes
+
+
+def test_single_update_on_slices(slices_100: dict) -> None:
+    m = slices_100["update"]
+    assert (m.writes, m.events_per_watcher) == (1, [1] * WATCHERS)
+    assert m.cpu_apiserver >= 0 and m.cpu_controller >= 0
+
+
+@pytest.mark.parametrize(("rep", "limit"), [("endpoints", 1 << 30), ("slices-1", 1536 * 1024)],
+                         ids=["endpoints", "slices-1"])
+def test_single_update_other_representations(rep: str, limit: int, tmp_path: Path) -> None:
+    import asyncio
+
+    spec = RunSpec(Representation.parse(rep), limit, ("create", "update"))
+    ms = {m.scenario: m for m in asyncio.run(run_one(spec, PODS, WATCHERS, 2, tmp_path, _quiet, timeout=120))}
+    create, update = ms["create"], ms["update"]
+    expected_create = 1 if rep == "endpoints" else PODS
+    assert (create.writes, create.events_per_watcher) == (expected_create, [expected_create] * WATCHERS)
+    assert (update.writes, update.events_per_watcher) == (1, [1] * WATCHERS)
+
+
+def test_over_size_endpoints_is_a_413_record(tmp_path: Path) -> None:
+    import asyncio
+
+    # 500 addresses (about 170 bytes each) do not fit in the smallest limit the API server takes
+    spec = RunSpec(Representation("endpoints"), 65_536, ("create", "update"))
+    ms = asyncio.run(run_one(spec, 500, WATCHERS, 2, tmp_path, _quiet, timeout=120))
+    create, update = ms
+    assert create.failure is not None
+    assert (create.failure["code"], create.failure["reason"]) == (413, "RequestEntityTooLarge")
+    assert create.failure["refusedWrites"] >= 1
+    assert (create.writes, create.objects, create.events_per_watcher) == (0, 0, [0] * WATCHERS)
+    assert update.skipped
+    assert create.failure["maxObjectBytes"] == 65_536
+    doc = bench_document(ms, Shape(500, WATCHERS), 5000, watchers=WATCHERS, full_watchers=2, runs=[],
+                         seconds=1.0, started_at="", command="test")
+    assert doc["results"][0]["failure"]["code"] == 413
+    json.dumps(doc)
+
+
+def test_plan_command_json(tmp_path: Path) -> None:
+    out = tmp_path / "plan.json"
+    r = subprocess.run([sys.executable, "-m", "sliceplane", "plan", "--pods", "20000", "--nodes", "5000",
+                        "--json", str(out)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    cells = {(c["scenario"], c["representation"]): c for c in json.loads(out.read_text())["cells"]}
+    assert cells[("create", "slices-100")]["model"]["writes"] == 200
+    assert cells[("rolling", "endpoints")]["model"]["total_bytes"] == 200e12
+    assert cells[("update", "slices-100")]["seed"]["total_bytes"]["text"] == "~10k * 5000 = 50MB"
+
+
+def test_plan_command_bad_input() -> None:
+    r = subprocess.run([sys.executable, "-m", "sliceplane", "plan", "--max-endpoints-per-slice", "0"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert "between 1 and 1000" in r.stderr
+    assert "Traceback" not in r.stderr
