@@ -56,6 +56,8 @@ def spawn(argv: list[str]) -> subprocess.Popen[bytes]:
 
 
 def stop(p: subprocess.Popen[bytes]) -> None:
+    if p.poll() is not None:
+        return
     os.kill(p.pid, signal.SIGTERM)
     try:
         p.wait(30)
@@ -166,7 +168,7 @@ async def measure(pods: int, changes: int, progress: Progress, tmp: Path) -> Res
             cpu = cpu_seconds(cm.pid) - cpu0
             return Result(pods, converge, cpu / changes * 1000)
     except Exception:
-        if cm is not None and cm.poll() is None:
+        if cm is not None:
             stop(cm)
         if cm is not None and cm.stdout is not None:
             print(cm.stdout.read().decode(errors="replace")[-4000:], file=sys.stderr)
