@@ -151,3 +151,124 @@ async def test_writes_to_unserved_resources(server: APIServer, method: str, path
     assert status == code, out
     if code == 404:
         assert (out["reason"], out["message"]) == ("NotFound", "the server could not find the requested resource")
+
+
+# ---- 4/5. opaque kinds: unknown fields, wrong types, Secret data ----------------------------
+
+SECRETS = "/api/v1/namespaces/default/secrets"
+
+
+@pytest.mark.parametrize(("path", "body", "message"), [
+    (CONFIGMAPS, {**configmap("u"), "extra": 1}, 'strict decoding error: unknown field "extra"'),
+    (SECRETS, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "u"}, "datta": {}},
+     'strict decoding error: unknown field "datta"'),
+    ("/api/v1/namespaces/default/serviceaccounts",
+     {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "u", "labelz": {}}},
+     'strict decoding error: unknown field "metadata.labelz"'),
+], ids=["configmap", "secret", "serviceaccount-metadata"])
+async def test_opaque_kinds_strict_unknown_fields(server: APIServer, path: str, body: Any, message: str) -> None:
+    status, out = await send(server.url, "POST", path + "?fieldValidation=Strict", body)
+    assert (status, out["reason"], out["message"]) == (400, "BadRequest", message)
+    status, out = await send(server.url, "POST", path, body)  # Warn: stored without the field
+    assert status == 201, out
+    assert "extra" not in out and "datta" not in out and "labelz" not in out["metadata"]
+
+
+@pytest.mark.parametrize(("path", "body", "message"), [
+    (CONFIGMAPS, {**configmap("t"), "data": "str"},
+     'ConfigMap in version "v1" cannot be handled as a ConfigMap: json: cannot unmarshal string into Go struct '
+     "field ConfigMap.data of type map[string]string"),
+    (CONFIGMAPS, {**configmap("t"), "data": {"a": 1}},
+     'ConfigMap in version "v1" cannot be handled as a ConfigMap: json: cannot unmarshal number 1 into Go struct '
+     "field ConfigMap.data of type string"),
+    (SECRETS, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "t"}, "data": {"a": "not base64"}},
+     'Secret in version "v1" cannot be handled as a Secret: illegal base64 data at input byte 3'),
+    (CONFIGMAPS, {**configmap("t"), "metadata": {"name": 5}},
+     'ConfigMap in version "v1" cannot be handled as a ConfigMap: json: cannot unmarshal number 5 into Go struct '
+     "field ObjectMeta.metadata.name of type string"),
+], ids=["cm-data-string", "cm-data-number", "secret-not-base64", "name-number"])
+async def test_opaque_kinds_wrong_types_are_400(server: APIServer, path: str, body: Any, message: str) -> None:
+    status, out = await send(server.url, "POST", path, body)
+    assert (status, out["reason"], out["message"]) == (400, "BadRequest", message)
+    _, listed = await send(server.url, "GET", path)
+    assert [i["metadata"]["name"] for i in listed["items"] if i["metadata"]["name"] == "t"] == []
+
+
+async def test_secret_string_data_is_merged_into_data(server: APIServer) -> None:
+    body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sd"},
+            "data": {"a": "MQ==", "b": "Mg=="}, "stringData": {"b": "two", "c": "three"}}
+    status, out = await send(server.url, "POST", SECRETS, body)
+    assert status == 201, out
+    assert (out["data"], "stringData" in out) == ({"a": "MQ==", "b": "dHdv", "c": "dGhyZWU="}, False)
+    status, out = await send(server.url, "PATCH", f"{SECRETS}/sd", {"stringData": {"a": "one"}},
+                             "application/merge-patch+json")
+    assert status == 200, out
+    _, got = await send(server.url, "GET", f"{SECRETS}/sd")
+    assert (got["data"], "stringData" in got) == ({"a": "b25l", "b": "dHdv", "c": "dGhyZWU="}, False)
+
+
+async def test_configmap_rules_are_422(server: APIServer) -> None:
+    status, out = await send(server.url, "POST", CONFIGMAPS, configmap("big", {"a": "x" * (1024 * 1024 + 1)}))
+    assert (status, out["reason"], out["message"]) == (
+        422, "Invalid", 'ConfigMap "big" is invalid: Too long: must have at most 1048576 bytes')
+    status, out = await send(server.url, "POST", CONFIGMAPS, configmap("k", {"a/b": "x"}))
+    assert (status, out["details"]["causes"][0]["field"]) == (422, "data[a/b]")
+
+
+# ---- 8. deep nesting -------------------------------------------------------------------------
+
+def nested_json(depth: int) -> bytes:
+    return b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"deep"},"x":' + b"[" * depth + b"]" * depth + b"}"
+
+
+def nested_yaml(depth: int) -> bytes:
+    lines = ["apiVersion: v1", "kind: ConfigMap", "metadata:", "  name: deep", "x:"]
+    lines += ["  " * i + "- " for i in range(1, depth)]
+    return ("\n".join(lines) + "1\n").encode()
+
+
+@pytest.mark.parametrize(("method", "path", "body", "ctype", "message"), [
+    ("POST", CONFIGMAPS, nested_json(5000), "application/json",
+     "couldn't get version/kind; json parse error: exceeded max depth"),
+    ("POST", CONFIGMAPS, nested_json(150), "application/json",
+     "couldn't get version/kind; json parse error: exceeded max depth"),
+    ("POST", CONFIGMAPS, nested_yaml(600), "application/yaml",
+     "error converting YAML to JSON: yaml: exceeded max depth of 100"),
+    ("POST", CONFIGMAPS, b"x: " + b"[" * 3000 + b"]" * 3000, "application/yaml",
+     "error converting YAML to JSON: yaml: exceeded max depth of 100"),
+    ("PATCH", f"{CONFIGMAPS}/cm", b'{"data":' + b"[" * 5000 + b"]" * 5000 + b"}", "application/merge-patch+json",
+     "json: exceeded max depth"),
+    ("PATCH", f"{CONFIGMAPS}/cm", b'{"data":' + b"[" * 500 + b"]" * 500 + b"}",
+     "application/strategic-merge-patch+json", "json: exceeded max depth"),
+], ids=["json-5000", "json-150", "yaml-block-600", "yaml-flow-3000", "merge-patch-5000", "strategic-patch-500"])
+async def test_deep_bodies_are_400(server: APIServer, method: str, path: str, body: bytes, ctype: str,
+                                   message: str) -> None:
+    assert (await send(server.url, "POST", CONFIGMAPS, configmap("cm")))[0] == 201
+    status, out = await send(server.url, method, path, body, ctype)
+    assert (status, out["reason"], out["message"]) == (400, "BadRequest", message)
+
+
+async def test_nesting_below_the_limit_is_fine(server: APIServer) -> None:
+    body = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e"}, "involvedObject": {"kind": "Pod"}}
+    assert (await send(server.url, "POST", "/api/v1/namespaces/default/events", body))[0] == 201
+    status, _ = await send(server.url, "POST", CONFIGMAPS + "?fieldValidation=Ignore", nested_json(90))
+    assert status == 201
+
+
+# ---- 13. bodies that are not objects -----------------------------------------------------------
+
+GO_KIND_STRUCT = ('struct { APIVersion string "json:\\"apiVersion,omitempty\\""; '
+                  'Kind string "json:\\"kind,omitempty\\"" }')
+
+
+@pytest.mark.parametrize(("body", "code", "message"), [
+    (b"[]", 400, "the object provided is unrecognized (must be of type ConfigMap): couldn't get version/kind; "
+                 f"json parse error: json: cannot unmarshal array into Go value of type {GO_KIND_STRUCT} (5b5d)"),
+    (b'"x"', 400, "the object provided is unrecognized (must be of type ConfigMap): couldn't get version/kind; "
+                  f"json parse error: json: cannot unmarshal string into Go value of type {GO_KIND_STRUCT} (227822)"),
+    (b"null", 422, 'ConfigMap "" is invalid: metadata.name: Required value: name or generateName is required'),
+], ids=["array", "string", "null"])
+async def test_non_object_bodies(server: APIServer, body: bytes, code: int, message: str) -> None:
+    status, out = await send(server.url, "POST", CONFIGMAPS, body)
+    assert (status, out["message"]) == (code, message)
+    assert "NoneType" not in out["message"] and "list" not in out["message"]

@@ -107,9 +107,9 @@ def test_patch_meta(def_name: str, field: str, expected: tuple[str, str]) -> Non
                                                                                              "up": True}}]},
          [".endpoints[0].conditions.up"]),
         (registry.CONFIG_MAPS,
-         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "whatever": 1}, []),
+         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "whatever": 1}, [".whatever"]),
     ],
-    ids=["clean", "container-field", "top-level-and-case", "service", "slice", "opaque-kept"],
+    ids=["clean", "container-field", "top-level-and-case", "service", "slice", "opaque-pruned-too"],
 )
 def test_prune(info: registry.ResourceInfo, obj: dict[str, Any], unknown: list[str]) -> None:
     before = repr(obj)
@@ -187,9 +187,10 @@ def test_fixture_manifests_have_no_unknown_fields(doc: dict[str, Any]) -> None:
          ["json: cannot unmarshal object into Go struct field PodSpec.spec.containers of type []v1.Container",
           "json: cannot unmarshal number 1.5 into Go struct field PodSpec.spec.terminationGracePeriodSeconds of "
           "type int64"]),
-        (registry.CONFIG_MAPS, {"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": 1}}, []),
+        (registry.CONFIG_MAPS, {"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": 1}},
+         ["json: cannot unmarshal number 1 into Go struct field ConfigMap.data of type string"]),
     ],
-    ids=["clean", "replicas-string", "port-string", "bad-quantity", "service", "pod", "opaque"],
+    ids=["clean", "replicas-string", "port-string", "bad-quantity", "service", "pod", "opaque-checked-too"],
 )
 def test_type_errors(info: registry.ResourceInfo, obj: dict[str, Any], errors: list[str]) -> None:
     assert schema.type_errors(info, obj) == errors

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
@@ -129,10 +130,10 @@ def prune(info: ResourceInfo, obj: dict[str, Any]) -> tuple[dict[str, Any], list
 
     Paths read like `.spec.template.spec.containers[0].foo`, in document order; the strict
     decoder's message names them without the leading dot (see `strict_decoding_message`).
-    Opaque kinds, and kinds without a schema, are returned whole.
+    Kinds without a schema are returned whole (opaque kinds such as ConfigMap have one).
     """
     name = definition_name_for(info)
-    if info.opaque or name is None:
+    if name is None:
         return json_copy(obj), []
     unknown = _unknown_in(name, obj)
     if not unknown:
@@ -152,7 +153,7 @@ def unknown_fields(info: ResourceInfo, obj: dict[str, Any]) -> list[str]:
     Copies nothing: the write path asks this of every body and prunes only when it names some.
     """
     name = definition_name_for(info)
-    if info.opaque or name is None:
+    if name is None:
         return []
     return _unknown_in(name, obj)
 
@@ -247,10 +248,10 @@ def type_errors(info: ResourceInfo, obj: dict[str, Any]) -> list[str]:
     """Values of the wrong JSON type, as Go's decoder words them (Kubernetes reports the first).
 
     e.g. `json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type
-    int32`. The server answers 400 BadRequest with `decode_error_message`. Opaque kinds: [].
+    int32`. The server answers 400 BadRequest with `decode_error_message`. Opaque kinds too.
     """
     name = definition_name_for(info)
-    if info.opaque or name is None:
+    if name is None:
         return []
     found: list[str] = []
     _check_struct(name, obj, [], found)
@@ -270,7 +271,7 @@ def field_problems(info: ResourceInfo, obj: dict[str, Any],
     costs what it changes. Pass `old` only for objects stored by this server.
     """
     name = definition_name_for(info)
-    if info.opaque or name is None:
+    if name is None:
         return [], []
     unknown: list[str] = []
     found: list[str] = []
@@ -315,7 +316,7 @@ def _scan_struct(def_name: str, value: Any, old: Any, upath: str, kpath: list[st
             _scan_value(t, v, ov, _short(def_name), [*kpath, key], key, f"{upath}.{key}", unknown, found)
             continue
         if tv is str:
-            if t == "string" or t == "IntOrString" or t == "any" or t == "Time" or t == "byte" or t == "MicroTime":
+            if t == "string" or t == "IntOrString" or t == "any" or t == "Time" or t == "MicroTime":
                 continue
         elif tv is int:
             if t == "integer" and (key in INT64_FIELDS or INT32_RANGE[0] <= v <= INT32_RANGE[1]):
@@ -408,7 +409,7 @@ def _check_struct(def_name: str, value: Any, path: list[str], found: list[str]) 
         # The common, well-typed scalars are settled here, without a call per field.
         tv = type(v)
         if tv is str:
-            if t == "string" or t == "IntOrString" or t == "any" or t == "Time" or t == "byte" or t == "MicroTime":
+            if t == "string" or t == "IntOrString" or t == "any" or t == "Time" or t == "MicroTime":
                 continue
         elif tv is int:
             if t == "integer" and (key in INT64_FIELDS or INT32_RANGE[0] <= v <= INT32_RANGE[1]):
@@ -443,6 +444,10 @@ def _check_value(t: Type, v: Any, owner: str, path: list[str], field: str, found
     if t in ("string", "byte", "Time", "MicroTime"):
         if not isinstance(v, str):
             bad()
+        elif t == "byte":
+            error = base64_error(v)
+            if error:
+                found.append(error)
     elif t == "boolean":
         if not isinstance(v, bool):
             bad()
@@ -469,6 +474,50 @@ def _check_value(t: Type, v: Any, owner: str, path: list[str], field: str, found
     else:
         _check_struct(t, v, path, found)
     return None
+
+
+_B64_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+
+
+def base64_error(text: str) -> str:
+    """Go's error for a `[]byte` field whose JSON string is not padded standard base64 ("" if it is).
+
+    Newlines are skipped as Go skips them; the byte offset is the one Go reports.
+    """
+    src = text.encode()
+    if _B64_FAST.fullmatch(src):
+        return ""
+    n, si = len(src), 0
+    while True:
+        j = 0
+        while j < 4:
+            if si == n:
+                if j == 0:
+                    return ""
+                return f"illegal base64 data at input byte {si - j}"
+            c = src[si]
+            si += 1
+            if c in _B64_ALPHABET:
+                j += 1
+                continue
+            if c in b"\r\n":
+                continue
+            if c != ord("=") or j < 2:
+                return f"illegal base64 data at input byte {si - 1}"
+            if j == 2:  # a second "=" must follow
+                while si < n and src[si] in b"\r\n":
+                    si += 1
+                if si == n:
+                    return f"illegal base64 data at input byte {n}"
+                if src[si] != ord("="):
+                    return f"illegal base64 data at input byte {si - 1}"
+                si += 1
+            while si < n and src[si] in b"\r\n":
+                si += 1
+            return f"illegal base64 data at input byte {si}" if si < n else ""
+
+
+_B64_FAST = re.compile(rb"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 
 
 @lru_cache(maxsize=4096)

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import (
+    TOO_LONG,
     Cause,
     duplicate,
     forbidden,
@@ -1313,6 +1314,108 @@ def _validate_lease(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any] | None) 
         ctx.str(spec, key, f"spec.{key}")
 
 
+# --- ConfigMap and Secret ------------------------------------------------------------------------
+
+MAX_CONFIG_BYTES = 1024 * 1024  # a ConfigMap's or Secret's data, all values together
+_CONFIG_KEY_FMT = "[-._a-zA-Z0-9]+"
+_CONFIG_KEY_RE = re.compile(_CONFIG_KEY_FMT)
+_IMMUTABLE_SET = "field is immutable when `immutable` is set"
+
+
+def is_config_map_key(key: str) -> list[str]:
+    """Keys of ConfigMap/Secret data: they become file names in volumes."""
+    msgs: list[str] = []
+    if len(key) > 253:
+        msgs.append(max_len_error(253))
+    if not _full(_CONFIG_KEY_RE, key):
+        msgs.append(regex_error("a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
+                                _CONFIG_KEY_FMT, "key.name", "KEY_NAME", "key-name"))
+    if key == ".":
+        msgs.append("must not be '.'")
+    elif key == "..":
+        msgs.append("must not be '..'")
+    elif key.startswith(".."):
+        msgs.append("must not start with '..'")
+    return msgs
+
+
+def _too_long_bytes(path: str, limit: int) -> Cause:
+    return Cause(TOO_LONG, f"Too long: must have at most {limit} bytes", path)
+
+
+def _decoded_len(value: str) -> int:
+    """Bytes a base64 value (already checked by the decoder) stands for."""
+    text = value.replace("\n", "").replace("\r", "")
+    return len(text) * 3 // 4 - text[-2:].count("=")
+
+
+def _validate_config_map(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+    data = ctx.dict(obj, "data", "data")
+    binary = ctx.dict(obj, "binaryData", "binaryData")
+    total = 0
+    for key in sorted(data):
+        ctx.add(*(invalid_value(f"data[{key}]", key, m) for m in is_config_map_key(key)))
+        if key in binary:
+            ctx.add(invalid_value(f"data[{key}]", key, "duplicate of key present in binaryData"))
+        v = data[key]
+        total += len(v.encode()) if isinstance(v, str) else 0
+    for key in sorted(binary):
+        ctx.add(*(invalid_value(f"binaryData[{key}]", key, m) for m in is_config_map_key(key)))
+        if key in data:
+            ctx.add(invalid_value(f"binaryData[{key}]", key, "duplicate of key present in data"))
+        v = binary[key]
+        total += _decoded_len(v) if isinstance(v, str) else 0
+    if total > MAX_CONFIG_BYTES:
+        ctx.add(_too_long_bytes("", MAX_CONFIG_BYTES))
+    if old is not None:
+        _validate_immutable_update(ctx, obj, old, ("data", "binaryData"))
+
+
+def _validate_immutable_update(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any], fields: tuple[str, ...]) -> None:
+    if old.get("immutable") is not True:
+        return
+    if obj.get("immutable") is not True:
+        ctx.add(forbidden("immutable", _IMMUTABLE_SET))
+    for f in fields:
+        if (obj.get(f) or {}) != (old.get(f) or {}):
+            ctx.add(forbidden(f, _IMMUTABLE_SET))
+
+
+# Keys a Secret of each type must have in data (Kubernetes checks them on every write).
+_SECRET_REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
+    "kubernetes.io/dockercfg": (".dockercfg",),
+    "kubernetes.io/dockerconfigjson": (".dockerconfigjson",),
+    "kubernetes.io/tls": ("tls.crt", "tls.key"),
+    "kubernetes.io/ssh-auth": ("ssh-privatekey",),
+}
+
+
+def _validate_secret(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+    data = ctx.dict(obj, "data", "data")
+    total = 0
+    for key in sorted(data):
+        ctx.add(*(invalid_value(f"data[{key}]", key, m) for m in is_config_map_key(key)))
+        v = data[key]
+        total += _decoded_len(v) if isinstance(v, str) else 0
+    if total > MAX_CONFIG_BYTES:
+        ctx.add(_too_long_bytes("data", MAX_CONFIG_BYTES))
+    typ = obj.get("type") or "Opaque"
+    if typ == "kubernetes.io/service-account-token":
+        annotations = (obj.get("metadata") or {}).get("annotations") or {}
+        if not annotations.get("kubernetes.io/service-account.name"):
+            ctx.add(required("metadata.annotations[kubernetes.io/service-account.name]"))
+    elif typ == "kubernetes.io/basic-auth" and "username" not in data and "password" not in data:
+        ctx.add(required("data[username]"), required("data[password]"))
+    for key in _SECRET_REQUIRED_KEYS.get(typ, ()):
+        if not data.get(key):
+            ctx.add(required(f"data[{key}]"))
+    if old is not None:
+        old_type = old.get("type") or "Opaque"
+        if typ != old_type:
+            ctx.add(invalid_value("type", typ, "field is immutable"))
+        _validate_immutable_update(ctx, obj, old, ("data",))
+
+
 # --- entry points ----------------------------------------------------------------------------
 
 _Validator = Callable[[_Ctx, dict[str, Any], "dict[str, Any] | None"], None]
@@ -1327,6 +1430,8 @@ _BY_KIND: dict[str, _Validator] = {
     "Node": _validate_node,
     "Namespace": _validate_namespace,
     "Lease": _validate_lease,
+    "ConfigMap": _validate_config_map,
+    "Secret": _validate_secret,
 }
 
 
@@ -1339,7 +1444,7 @@ def validate(info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None
     _validate_meta(ctx, info, obj)
     if old is not None and isinstance(old, dict):
         _validate_meta_update(ctx, obj, old)
-    check = None if info.opaque else _BY_KIND.get(info.kind)
+    check = _BY_KIND.get(info.kind)
     if check is not None:
         check(ctx, obj, old if isinstance(old, dict) else None)
     return ctx.causes

@@ -195,7 +195,7 @@ class ResourceHandlers:
             _require_verb(info, "create")
             _require_namespace(rp)
             body = await self.read_body(request)
-            obj = negotiation.decode_object(body, request.headers.get("Content-Type"))
+            obj = negotiation.decode_object(body, request.headers.get("Content-Type"), info.kind)
             created = await self.create(info, rp.namespace, obj, ctx)
             return self.respond(created, accept, status=201, warnings=ctx.warnings)
         if rp.name is None:
@@ -207,7 +207,8 @@ class ResourceHandlers:
             if rp.subresource == "binding":
                 raise _not_allowed()
             body = await self.read_body(request)
-            obj = negotiation.decode_object(body, request.headers.get("Content-Type"))
+            kind = "Scale" if rp.subresource == "scale" else info.kind
+            obj = negotiation.decode_object(body, request.headers.get("Content-Type"), kind)
             if rp.subresource == "scale":
                 result = await self.put_scale(info, rp, obj, ctx)
                 return self.respond(result, accept, warnings=ctx.warnings)
@@ -291,8 +292,6 @@ class ResourceHandlers:
         refuses them (400 for a body; for a patch result, 422 on field `patch` showing
         `patched(obj)`, with no kind or name, as Kubernetes words it); returns the paths of
         unknown fields. Parts equal to the stored `old` are not walked again."""
-        if info.opaque:
-            return []
         schema = optional_module("schema")
         if schema is None:
             return []
@@ -307,8 +306,6 @@ class ResourceHandlers:
     def _check_fields(self, info: ResourceInfo, obj: dict[str, Any], ctx: RequestContext,
                       unknown: list[str] | None = None) -> dict[str, Any]:
         """Unknown fields: Strict -> 400, Warn -> Warning headers; dropped from what is stored."""
-        if info.opaque:
-            return obj
         schema = optional_module("schema")
         if schema is None:
             return obj
@@ -331,6 +328,8 @@ class ResourceHandlers:
         Kubernetes sees every body), defaulted in place.
         """
         out = objects.clone(obj)
+        if info is registry.SECRETS:
+            objects.merge_string_data(out)
         defaults = optional_module("defaults")
         if defaults is None:
             return out
@@ -534,6 +533,7 @@ class ResourceHandlers:
         if ctype not in negotiation.PATCH_TYPES:
             raise unsupported_media_type(request.headers.get("Content-Type") or "")
         data = await self.read_body(request)
+        negotiation.check_nesting(data)
         patch_mod = optional_module("patch")
         if patch_mod is None:
             raise StatusError(415, "UnsupportedMediaType", "patch is not available on this server yet")

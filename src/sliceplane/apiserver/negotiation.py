@@ -26,6 +26,11 @@ PATCH_TYPES = (MERGE_PATCH, JSON_PATCH, STRATEGIC_PATCH, APPLY_PATCH)
 _json_decoder = msgspec.json.Decoder()
 _json_encoder = msgspec.json.Encoder()
 
+# How deeply objects and arrays may nest in a body. Kubernetes allows 10000 levels; the server's
+# walks over a body (type checks, patches, defaulting) recurse in Python, so we allow 100:
+# real objects nest about 15 levels (a Deployment's pod template is among the deepest).
+MAX_NESTING_DEPTH = 100
+
 
 def encode_json(obj: Any) -> bytes:
     return _json_encoder.encode(obj)
@@ -51,10 +56,16 @@ def decode_body(body: bytes, content_type: str | None) -> Any:
     """Decode a create/update body (JSON, or YAML when the client says so)."""
     mt = media_type(content_type)
     if mt in ("application/yaml", "application/x-yaml", "text/yaml"):
+        too_deep = bad_request(f"error converting YAML to JSON: yaml: exceeded max depth of {MAX_NESTING_DEPTH}")
         try:
-            return yaml.load(body.decode("utf-8"), Loader=_JSONishLoader) if body.strip() else None
+            value = yaml.load(body.decode("utf-8"), Loader=_JSONishLoader) if body.strip() else None
         except (yaml.YAMLError, UnicodeDecodeError) as e:
             raise bad_request(f"error converting YAML to JSON: {_one_line(str(e))}") from None
+        except RecursionError:
+            raise too_deep from None
+        if _too_deep(value, None):
+            raise too_deep
+        return value
     if mt == PROTOBUF:
         return protobuf.decode(body)
     if mt in ("", JSON, "*/*") or mt.endswith("+json"):
@@ -65,18 +76,66 @@ def decode_body(body: bytes, content_type: str | None) -> Any:
 def decode_json(body: bytes) -> Any:
     if not body.strip():
         raise bad_request("the body of the request was empty")
+    too_deep = bad_request("couldn't get version/kind; json parse error: exceeded max depth")
     try:
-        return _json_decoder.decode(body)
+        value = _json_decoder.decode(body)
     except msgspec.DecodeError as e:
         raise bad_request(f"couldn't get version/kind; json parse error: {e}") from None
+    except RecursionError:
+        raise too_deep from None
+    if _too_deep(value, body):
+        raise too_deep
+    return value
 
 
-def decode_object(body: bytes, content_type: str | None) -> dict[str, Any]:
+def check_nesting(body: bytes) -> None:
+    """400 for a JSON body (a patch) nested deeper than MAX_NESTING_DEPTH, before anything walks it."""
+    if body.count(b"{") + body.count(b"[") <= MAX_NESTING_DEPTH:
+        return
+    try:
+        value = _json_decoder.decode(body)
+    except msgspec.DecodeError:
+        return  # the patch's own decoder reports it
+    except RecursionError:
+        raise bad_request("json: exceeded max depth") from None
+    if _too_deep(value, body):
+        raise bad_request("json: exceeded max depth")
+
+
+def _too_deep(value: Any, json_body: bytes | None) -> bool:
+    """Whether `value` nests deeper than MAX_NESTING_DEPTH; a walk without recursion, skipped
+    when a JSON body has too few brackets to nest that deep."""
+    if json_body is not None and json_body.count(b"{") + json_body.count(b"[") <= MAX_NESTING_DEPTH:
+        return False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        children = v.values() if type(v) is dict else v if type(v) is list else ()
+        for c in children:
+            if type(c) is dict or type(c) is list:
+                if depth >= MAX_NESTING_DEPTH:
+                    return True
+                stack.append((c, depth + 1))
+    return False
+
+
+def decode_object(body: bytes, content_type: str | None, kind: str = "") -> dict[str, Any]:
+    """The body as an object. `null` is an empty object, as Go decodes it; any other non-object
+    is refused in the words of Kubernetes' decoder (`kind`: what the URL expects)."""
     obj = decode_body(body, content_type)
+    if obj is None:
+        return {}
     if not isinstance(obj, dict):
-        raise bad_request(
-            f"couldn't get version/kind; json parse error: expected a JSON object, got {type(obj).__name__}"
-        )
+        jkind = "array" if isinstance(obj, list) else "bool" if isinstance(obj, bool) else \
+            "string" if isinstance(obj, str) else "number"
+        error = ("couldn't get version/kind; json parse error: json: cannot unmarshal " + jkind +
+                 ' into Go value of type struct { APIVersion string "json:\\"apiVersion,omitempty\\""; '
+                 'Kind string "json:\\"kind,omitempty\\"" }')
+        if not kind:
+            raise bad_request(error)
+        raw = body.strip()
+        summary = raw[:30].hex() + (" ..." if len(raw) > 30 else "")
+        raise bad_request(f"the object provided is unrecognized (must be of type {kind}): {error} ({summary})")
     return obj
 
 

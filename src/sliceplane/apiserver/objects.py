@@ -5,6 +5,7 @@ Values in, values out; time and generated values arrive as arguments. The handle
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,6 +170,20 @@ def prepare_update(info: ResourceInfo, new: Obj, old: Obj, *, subresource: str |
         md.pop("generation", None)
     out["metadata"] = _key_order(md)
     return out
+
+
+def merge_string_data(secret: Obj) -> None:
+    """A Secret's write-only stringData, base64-encoded into data (its keys win), then dropped:
+    Kubernetes never stores or returns stringData. Changes `secret` in place (a fresh copy)."""
+    string_data = secret.pop("stringData", None)
+    if not isinstance(string_data, dict) or not string_data:
+        return
+    data = secret.get("data")
+    data = dict(data) if isinstance(data, dict) else {}
+    for k, v in string_data.items():
+        if isinstance(v, str):
+            data[k] = base64.b64encode(v.encode()).decode()
+    secret["data"] = data
 
 
 def drop_type_dependent_fields(new: Obj, old: Obj) -> Obj:
