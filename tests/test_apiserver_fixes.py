@@ -272,3 +272,37 @@ async def test_non_object_bodies(server: APIServer, body: bytes, code: int, mess
     status, out = await send(server.url, "POST", CONFIGMAPS, body)
     assert (status, out["message"]) == (code, message)
     assert "NoneType" not in out["message"] and "list" not in out["message"]
+
+
+# ---- 7. Service port duplicates ----------------------------------------------------------------
+
+SERVICES = "/api/v1/namespaces/default/services"
+DUP_80 = ('core.ServicePort{Name:"", Protocol:"TCP", AppProtocol:(*string)(nil), Port:80, '
+          'TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:""}, NodePort:0}')
+
+
+@pytest.mark.parametrize(("ports", "causes"), [
+    ([{"name": "a", "port": 80}, {"name": "b", "port": 80}], [("spec.ports[1]", f"Duplicate value: {DUP_80}")]),
+    ([{"name": "a", "port": 80, "nodePort": 30080}, {"name": "b", "port": 81, "nodePort": 30080}],
+     [("spec.ports[1].nodePort", "Duplicate value: 30080")]),
+], ids=["port", "node-port"])
+async def test_service_duplicate_ports_are_422(server: APIServer, ports: list[Any], causes: list[Any]) -> None:
+    body = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "dup"},
+            "spec": {"type": "NodePort", "selector": {"app": "a"}, "ports": ports}}
+    status, out = await send(server.url, "POST", SERVICES, body)
+    assert (status, out["reason"]) == (422, "Invalid"), out
+    assert [(c["field"], c["message"]) for c in out["details"]["causes"]] == causes
+    # Nothing stays allocated: the same nodePort is free for the next Service.
+    ok = {**body, "spec": {**body["spec"], "ports": [{"port": 80, "nodePort": 30080}]}}
+    status, out = await send(server.url, "POST", SERVICES, ok)
+    assert status == 201, out
+
+
+async def test_service_node_port_shared_by_tcp_and_udp(server: APIServer) -> None:
+    body = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "dns"},
+            "spec": {"type": "NodePort", "selector": {"app": "a"},
+                     "ports": [{"name": "tcp", "port": 53, "protocol": "TCP", "nodePort": 30053},
+                               {"name": "udp", "port": 53, "protocol": "UDP", "nodePort": 30053}]}}
+    status, out = await send(server.url, "POST", SERVICES, body)
+    assert status == 201, out
+    assert [p["nodePort"] for p in out["spec"]["ports"]] == [30053, 30053]

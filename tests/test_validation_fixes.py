@@ -118,3 +118,32 @@ def test_opaque_kinds_are_type_checked(info: registry.ResourceInfo, obj: dict[st
 ], ids=["configmap", "secret", "serviceaccount", "event"])
 def test_opaque_kinds_have_their_fields(info: registry.ResourceInfo, obj: dict[str, Any], unknown: list[str]) -> None:
     assert schema.unknown_fields(info, obj) == unknown
+
+
+def service(ports: list[dict[str, Any]], typ: str = "NodePort") -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc", "namespace": "default"},
+            "spec": {"type": typ, "selector": {"app": "a"}, "ports": ports, "sessionAffinity": "None",
+                     "externalTrafficPolicy": "Cluster"}}
+
+
+def dup_port(protocol: str, port: int) -> str:
+    return (f'core.ServicePort{{Name:"", Protocol:"{protocol}", AppProtocol:(*string)(nil), Port:{port}, '
+            'TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:""}, NodePort:0}')
+
+
+@pytest.mark.parametrize(("ports", "want"), [
+    ([{"name": "a", "protocol": "TCP", "port": 80}, {"name": "b", "protocol": "UDP", "port": 80}], []),
+    ([{"name": "a", "protocol": "TCP", "port": 80}, {"name": "b", "protocol": "TCP", "port": 80}],
+     [f"spec.ports[1]: Duplicate value: {dup_port('TCP', 80)}"]),
+    ([{"name": "a", "protocol": "TCP", "port": 80, "nodePort": 30080},
+      {"name": "b", "protocol": "TCP", "port": 81, "nodePort": 30080}],
+     ["spec.ports[1].nodePort: Duplicate value: 30080"]),
+    ([{"name": "a", "protocol": "TCP", "port": 53, "nodePort": 30053},
+      {"name": "b", "protocol": "UDP", "port": 53, "nodePort": 30053}], []),
+    ([{"name": "a", "protocol": "TCP", "port": 80, "nodePort": 30080},
+      {"name": "b", "protocol": "TCP", "port": 80, "nodePort": 30080}],
+     ["spec.ports[1].nodePort: Duplicate value: 30080", f"spec.ports[1]: Duplicate value: {dup_port('TCP', 80)}"]),
+], ids=["same-port-other-protocol", "same-port-and-protocol", "same-node-port", "node-port-shared-by-tcp-udp",
+        "both-repeated"])
+def test_service_port_duplicates(ports: list[dict[str, Any]], want: list[str]) -> None:
+    assert texts(validation.validate(registry.SERVICES, service(ports))) == want

@@ -707,6 +707,7 @@ def _validate_service(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any] | None
                                       "provided port is not in the valid range. The range of valid ports is "
                                       f"{NODE_PORT_RANGE[0]}-{NODE_PORT_RANGE[1]}"))
 
+    _validate_service_port_duplicates(ctx, ports)
     validate_labels(ctx, ctx.str_map(spec, "selector", "spec.selector"), "spec.selector")
 
     affinity = ctx.str(spec, "sessionAffinity", "spec.sessionAffinity")
@@ -744,6 +745,31 @@ def _validate_service(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any] | None
 
     if old is not None:
         _validate_service_update(ctx, spec, old.get("spec") if isinstance(old.get("spec"), dict) else {})
+
+
+def _validate_service_port_duplicates(ctx: _Ctx, ports: list[Any]) -> None:
+    """A (protocol, nodePort) or (protocol, port) pair may appear once; Kubernetes shows the
+    repeated port pair as a Go ServicePort with only those two fields set."""
+    node_ports: set[tuple[Any, Any]] = set()
+    for i, port in enumerate(ports):
+        if not isinstance(port, dict) or not port.get("nodePort"):
+            continue
+        key = (port.get("protocol"), port["nodePort"])
+        if key in node_ports:
+            ctx.add(duplicate(f"{_idx('spec.ports', i)}.nodePort", port["nodePort"]))
+        node_ports.add(key)
+    seen: set[tuple[Any, Any]] = set()
+    for i, port in enumerate(ports):
+        if not isinstance(port, dict):
+            continue
+        key = (port.get("protocol"), port.get("port"))
+        if key in seen:
+            protocol, number = key
+            shown = (f"core.ServicePort{{Name:\"\", Protocol:{_go_quote(str(protocol or ''))}, "
+                     f"AppProtocol:(*string)(nil), Port:{number if isinstance(number, int) else 0}, "
+                     "TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:\"\"}, NodePort:0}")
+            ctx.add(duplicate(_idx("spec.ports", i), _Raw(shown)))
+        seen.add(key)
 
 
 def _go_strings(values: list[Any], type_name: str = "string") -> _Raw:

@@ -263,6 +263,7 @@ class ServiceAllocations:
             if isinstance(p, dict) and p.get("nodePort"):
                 old_by_key[(p.get("port"), p.get("protocol", "TCP"))] = p["nodePort"]
         old_held = set(old_by_key.values())
+        requested: set[Any] = set()
         for i, p in enumerate(ports):
             if not isinstance(p, dict):
                 continue
@@ -271,8 +272,12 @@ class ServiceAllocations:
             if not want and key in old_by_key:
                 p["nodePort"] = old_by_key[key]
                 continue
-            if want and want in old_held:
+            if want and (want in old_held or want in requested):
+                # A nodePort this Service names twice is taken once (TCP and UDP may share one);
+                # a repeat for the same protocol is validation's Duplicate value.
                 continue
+            if want:
+                requested.add(want)
             got = self.node_ports.allocate(want if isinstance(want, int) else None, f"spec.ports[{i}].nodePort")
             new_ports.append(got)
             p["nodePort"] = got
