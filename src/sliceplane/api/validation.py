@@ -754,7 +754,7 @@ def _validate_service_port_duplicates(ctx: _Ctx, ports: list[Any]) -> None:
     for i, port in enumerate(ports):
         if not isinstance(port, dict) or not port.get("nodePort"):
             continue
-        key = (port.get("protocol"), port["nodePort"])
+        key = (_shown(port.get("protocol")), _shown(port["nodePort"]))  # wrong types are hashable too
         if key in node_ports:
             ctx.add(duplicate(f"{_idx('spec.ports', i)}.nodePort", port["nodePort"]))
         node_ports.add(key)
@@ -762,7 +762,7 @@ def _validate_service_port_duplicates(ctx: _Ctx, ports: list[Any]) -> None:
     for i, port in enumerate(ports):
         if not isinstance(port, dict):
             continue
-        key = (port.get("protocol"), port.get("port"))
+        key = (_shown(port.get("protocol")), _shown(port.get("port")))
         if key in seen:
             protocol, number = key
             shown = (f"core.ServicePort{{Name:\"\", Protocol:{_go_quote(str(protocol or ''))}, "
