@@ -306,3 +306,113 @@ async def test_service_node_port_shared_by_tcp_and_udp(server: APIServer) -> Non
     status, out = await send(server.url, "POST", SERVICES, body)
     assert status == 201, out
     assert [p["nodePort"] for p in out["spec"]["ports"]] == [30053, 30053]
+
+
+# ---- 9. resourceVersionMatch on lists ----------------------------------------------------------
+
+@pytest.mark.parametrize(("query", "causes"), [
+    ("?resourceVersionMatch=Exact", [("resourceVersionMatch", "Forbidden: resourceVersionMatch is forbidden unless "
+                                      "resourceVersion is provided")]),
+    ("?resourceVersionMatch=NotOlderThan", [("resourceVersionMatch", "Forbidden: resourceVersionMatch is forbidden "
+                                             "unless resourceVersion is provided")]),
+    ("?resourceVersion=0&resourceVersionMatch=Exact",
+     [("resourceVersionMatch", 'Forbidden: resourceVersionMatch "exact" is forbidden for resourceVersion "0"')]),
+    ("?resourceVersion=1&resourceVersionMatch=Newest",
+     [("resourceVersionMatch", 'Unsupported value: "Newest": supported values: "Exact", "NotOlderThan", ""')]),
+    ("?sendInitialEvents=true", [("sendInitialEvents", "Forbidden: sendInitialEvents is forbidden for list")]),
+], ids=["exact-without-rv", "notolderthan-without-rv", "exact-rv-0", "unknown-match", "send-initial-on-list"])
+async def test_list_options_rules(server: APIServer, query: str, causes: list[Any]) -> None:
+    status, out = await send(server.url, "GET", CONFIGMAPS + query)
+    assert (status, out["reason"]) == (422, "Invalid"), out
+    assert out["message"].startswith('ListOptions.meta.k8s.io "" is invalid: ')
+    assert [(c["field"], c["message"]) for c in out["details"]["causes"]] == causes
+
+
+async def test_list_exact_resource_version(server: APIServer) -> None:
+    _, a = await send(server.url, "POST", CONFIGMAPS, configmap("a", {"v": "1"}))
+    rv_a = a["metadata"]["resourceVersion"]
+    await send(server.url, "PUT", f"{CONFIGMAPS}/a", configmap("a", {"v": "2"}))
+    await send(server.url, "POST", CONFIGMAPS, configmap("b"))
+    await send(server.url, "DELETE", f"{CONFIGMAPS}/a")
+    _, now = await send(server.url, "GET", CONFIGMAPS)
+    assert [i["metadata"]["name"] for i in now["items"]] == ["b"]
+    status, then = await send(server.url, "GET", f"{CONFIGMAPS}?resourceVersion={rv_a}&resourceVersionMatch=Exact")
+    assert status == 200, then
+    assert then["metadata"]["resourceVersion"] == rv_a
+    assert [(i["metadata"]["name"], i["data"], i["metadata"]["resourceVersion"]) for i in then["items"]] == [
+        ("a", {"v": "1"}, rv_a)]
+    status, newer = await send(server.url, "GET",
+                               f"{CONFIGMAPS}?resourceVersion={rv_a}&resourceVersionMatch=NotOlderThan")
+    assert (status, [i["metadata"]["name"] for i in newer["items"]]) == (200, ["b"])
+
+
+async def test_list_exact_before_the_cache_window_is_410() -> None:
+    s = APIServer(ServerConfig(watch_cache_capacity=2))
+    await s.start()
+    try:
+        _, first = await send(s.url, "POST", CONFIGMAPS, configmap("old"))
+        for i in range(4):
+            await send(s.url, "POST", CONFIGMAPS, configmap(f"n{i}"))
+        rv = first["metadata"]["resourceVersion"]
+        status, out = await send(s.url, "GET", f"{CONFIGMAPS}?resourceVersion={rv}&resourceVersionMatch=Exact")
+        assert (status, out["reason"], out["message"]) == (
+            410, "Expired", "The resourceVersion for the provided list is too old.")
+    finally:
+        await s.stop()
+
+
+# ---- 10. sendInitialEvents watches -------------------------------------------------------------
+
+async def read_until_bookmark(url: str, query: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    async with aiohttp.ClientSession() as session, session.get(url + query) as r:
+        assert r.status == 200, await r.text()
+        while True:
+            line = await asyncio.wait_for(r.content.readline(), 10)
+            assert line, events
+            events.append(json.loads(line))
+            if events[-1]["type"] == "BOOKMARK":
+                return events
+
+
+@pytest.mark.parametrize("query", [
+    "?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true",
+    "?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true"
+    "&resourceVersion=1",
+    "?watch=true&allowWatchBookmarks=true",
+], ids=["send-initial-events", "send-initial-events-not-older-than-1", "legacy-watch-defaults-to-it"])
+async def test_initial_events_end_bookmark(server: APIServer, query: str) -> None:
+    for name in ("a", "b"):
+        await send(server.url, "POST", CONFIGMAPS, configmap(name))
+    _, listed = await send(server.url, "GET", CONFIGMAPS)
+    events = await read_until_bookmark(server.url + CONFIGMAPS, query)
+    assert [(e["type"], e["object"]["metadata"].get("name")) for e in events] == [
+        ("ADDED", "a"), ("ADDED", "b"), ("BOOKMARK", None)]
+    bookmark = events[-1]["object"]
+    assert bookmark["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+    assert int(bookmark["metadata"]["resourceVersion"]) >= int(listed["metadata"]["resourceVersion"])
+
+
+async def test_send_initial_events_false_starts_from_now(server: APIServer) -> None:
+    await send(server.url, "POST", CONFIGMAPS, configmap("before"))
+    async with aiohttp.ClientSession() as session, session.get(
+            server.url + CONFIGMAPS + "?watch=true&sendInitialEvents=false&resourceVersionMatch=NotOlderThan") as r:
+        assert r.status == 200
+        await send(server.url, "POST", CONFIGMAPS, configmap("after"))
+        event = json.loads(await asyncio.wait_for(r.content.readline(), 10))
+    assert (event["type"], event["object"]["metadata"]["name"]) == ("ADDED", "after")
+
+
+@pytest.mark.parametrize(("query", "causes"), [
+    ("&sendInitialEvents=true", [("resourceVersionMatch", "Forbidden: sendInitialEvents requires setting "
+                                  "resourceVersionMatch to NotOlderThan")]),
+    ("&resourceVersionMatch=NotOlderThan", [("resourceVersionMatch", "Forbidden: resourceVersionMatch is forbidden "
+                                             "for watch unless sendInitialEvents is provided")]),
+    ("&sendInitialEvents=true&resourceVersionMatch=Exact",
+     [("resourceVersionMatch", "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"),
+      ("resourceVersionMatch", 'Unsupported value: "Exact": supported values: "NotOlderThan"')]),
+], ids=["send-initial-without-match", "match-without-send-initial", "exact"])
+async def test_watch_options_rules(server: APIServer, query: str, causes: list[Any]) -> None:
+    status, out = await send(server.url, "GET", CONFIGMAPS + "?watch=true" + query)
+    assert (status, out["reason"]) == (422, "Invalid"), out
+    assert [(c["field"], c["message"]) for c in out["details"]["causes"]] == causes

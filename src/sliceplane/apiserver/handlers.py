@@ -796,12 +796,20 @@ class ResourceHandlers:
         info = rp.info
         q = request.query
         label_sel, field_sel = self._selectors(request, info)
+        causes = list_options_causes(q, watch=False)
+        if causes:
+            raise invalid("ListOptions", "", causes, "meta.k8s.io")
         limit = _int_param(q, "limit") if q.get("limit") else 0
         token = q.get("continue") or ""
         start: tuple[str, str] | None = None
         if token:
             first_rv, start = _decode_continue(token)
             objs, _ = await self._snapshot(info, rp.namespace, "0")
+        elif q.get("resourceVersionMatch") == "Exact":
+            first_rv = _parse_rv(q.get("resourceVersion") or "")
+            await self._snapshot(info, rp.namespace, str(first_rv))  # waits until the cache has it
+            ns = rp.namespace if info.namespaced else None
+            objs = self.cache.list_at(info, ns, first_rv)
         else:
             objs, revision = await self._snapshot(info, rp.namespace, q.get("resourceVersion"))
             first_rv = revision
@@ -833,8 +841,19 @@ class ResourceHandlers:
         info = rp.info
         q = request.query
         label_sel, field_sel = self._selectors(request, info, rp.name if rp.legacy_watch else None)
+        causes = list_options_causes(q, watch=True)
+        if causes:
+            raise invalid("ListOptions", "", causes, "meta.k8s.io")
         rv_text = q.get("resourceVersion") or ""
         rv = _parse_rv(rv_text) if rv_text and rv_text != "0" else None
+        send_initial: bool | None = None
+        if "sendInitialEvents" in q:
+            send_initial = _truthy(q.get("sendInitialEvents"))
+            if send_initial and rv is not None:
+                # Initial state "not older than" rv: from the cache once it has reached rv.
+                if not await self.cache.wait_until(rv, self.config.consistent_read_timeout):
+                    raise timeout(f"Too large resource version: {rv}, current: {self.cache.revision}")
+                rv = None
         encoding: Encoding = JSON_ENCODING
         if accept.metadata_only:
             encoding = METADATA_ENCODING
@@ -851,7 +870,8 @@ class ResourceHandlers:
         try:
             watcher = self.cache.watch(info, rp.namespace if info.namespaced else None, resource_version=rv,
                                        label_selector=label_sel, field_selector=field_sel, encoding=encoding,
-                                       bookmarks=_truthy(q.get("allowWatchBookmarks")))
+                                       bookmarks=_truthy(q.get("allowWatchBookmarks")),
+                                       send_initial_events=send_initial)
         except StatusError as e:
             # Kubernetes reports an expired resourceVersion inside the stream, as an ERROR event.
             await resp.prepare(request)
@@ -948,6 +968,48 @@ def _parse_rv(text: str) -> int:
         raise invalid("ListOptions", "", [Cause("FieldValueInvalid",
                       f'Invalid value: "{text}": strconv.ParseUint: parsing "{text}": invalid syntax',
                       "resourceVersion")]) from None
+
+
+def list_options_causes(q: Any, *, watch: bool) -> list[Cause]:
+    """resourceVersionMatch and sendInitialEvents rules, as Kubernetes (WatchList on) checks them."""
+    match = q.get("resourceVersionMatch") or ""
+    rv = q.get("resourceVersion") or ""
+    cont = q.get("continue") or ""
+    send_initial = q.get("sendInitialEvents")
+    field = "resourceVersionMatch"
+    causes: list[Cause] = []
+    if watch:
+        if send_initial is not None and match != "NotOlderThan":
+            causes.append(Cause("FieldValueForbidden", "Forbidden: sendInitialEvents requires setting "
+                                "resourceVersionMatch to NotOlderThan", field))
+        if match:
+            if send_initial is None:
+                causes.append(Cause("FieldValueForbidden", "Forbidden: resourceVersionMatch is forbidden for watch "
+                                    "unless sendInitialEvents is provided", field))
+            if match != "NotOlderThan":
+                causes.append(Cause("FieldValueNotSupported", f'Unsupported value: "{match}": supported values: '
+                                    '"NotOlderThan"', field))
+            if cont:
+                causes.append(Cause("FieldValueForbidden",
+                                    "Forbidden: resourceVersionMatch is forbidden when continue is provided", field))
+        return causes
+    if match:
+        if not rv:
+            causes.append(Cause("FieldValueForbidden",
+                                "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided", field))
+        if cont:
+            causes.append(Cause("FieldValueForbidden",
+                                "Forbidden: resourceVersionMatch is forbidden when continue is provided", field))
+        if match not in ("Exact", "NotOlderThan"):
+            causes.append(Cause("FieldValueNotSupported", f'Unsupported value: "{match}": supported values: '
+                                '"Exact", "NotOlderThan", ""', field))
+        if match == "Exact" and rv == "0":
+            causes.append(Cause("FieldValueForbidden",
+                                'Forbidden: resourceVersionMatch "exact" is forbidden for resourceVersion "0"', field))
+    if send_initial is not None:
+        causes.append(Cause("FieldValueForbidden", "Forbidden: sendInitialEvents is forbidden for list",
+                            "sendInitialEvents"))
+    return causes
 
 
 def _dry_run(q: Any) -> bool:

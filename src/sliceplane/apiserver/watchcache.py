@@ -178,6 +178,12 @@ class Watcher:
                 self._items.append(_Item("initial", o, ADDED))
         self._wake.set()
 
+    def offer_initial_end(self, revision: int) -> None:
+        """The bookmark that tells a sendInitialEvents client the initial state is complete."""
+        if self.bookmarks and not self.closed:
+            self._items.append(_Item("bookmark", revision, INITIAL_EVENTS_END))
+            self._wake.set()
+
     def offer_bookmark(self, revision: int) -> None:
         if self.closed or not self.bookmarks:
             return
@@ -222,9 +228,11 @@ class Watcher:
                 body = o.json() if self.encoding.key == "json" else self.encoding.encode(self.info, o.obj)
                 out.append(event_line(ADDED, body))
             else:
+                md: dict[str, Any] = {"resourceVersion": str(item.data)}
+                if item.wire_type == INITIAL_EVENTS_END:
+                    md["annotations"] = {INITIAL_EVENTS_END: "true"}
                 out.append(event_line("BOOKMARK", _encode({
-                    "kind": self.info.kind, "apiVersion": self.info.api_version,
-                    "metadata": {"resourceVersion": str(item.data)}})))
+                    "kind": self.info.kind, "apiVersion": self.info.api_version, "metadata": md})))
         return out
 
 
@@ -421,16 +429,44 @@ class WatchCache:
                 out.extend(names[n] for n in sorted(names))
         return out
 
+    def list_at(self, info: ResourceInfo, namespace: str | None, revision: int) -> list[CachedObject]:
+        """The objects as they were at `revision` (resourceVersionMatch=Exact): the current state
+        with the changes after `revision` undone from the history ring. 410 Expired when the
+        ring no longer reaches back that far; `revision` must not be ahead of the cache."""
+        if revision < self._oldest:
+            raise gone("The resourceVersion for the provided list is too old.")
+        state = {_ns_name_of(co.obj): co for co in self.list(info, namespace)}
+        for ev in reversed(self._ring):
+            if ev.revision <= revision:
+                break
+            if ev.info is not info or (info.namespaced and namespace and ev.namespace != namespace):
+                continue
+            key = _ns_name_of(ev.cur.obj)
+            if ev.prev is None:
+                state.pop(key, None)
+            else:
+                state[key] = ev.prev
+        return [state[k] for k in sorted(state)]
+
     def count(self, info: ResourceInfo) -> int:
         return sum(len(v) for v in self._objects.get((info.group, info.plural), {}).values())
 
     # ---- watches ---------------------------------------------------------------------
     def watch(self, info: ResourceInfo, namespace: str | None, *, resource_version: int | None,
               label_selector: Matcher | None = None, field_selector: Matcher | None = None,
-              encoding: Encoding = JSON_ENCODING, bookmarks: bool = False) -> Watcher:
+              encoding: Encoding = JSON_ENCODING, bookmarks: bool = False,
+              send_initial_events: bool | None = None) -> Watcher:
         """Start a watch. `resource_version` None (or 0): current state as ADDED, then changes;
-        N: changes after N. Raises StatusError 410 when N is older than the cache's window."""
-        if resource_version:
+        N: changes after N. Raises StatusError 410 when N is older than the cache's window.
+
+        `send_initial_events` True: the current state as ADDED whatever `resource_version` is
+        (the caller waits until the cache has reached it), then a bookmark annotated
+        k8s.io/initial-events-end when bookmarks are allowed; False: no initial state, changes
+        after `resource_version` or from now."""
+        if send_initial_events is False and not resource_version:
+            w = Watcher(self, info, namespace, label_selector, field_selector, encoding,
+                        self.revision, self.watcher_buffer, bookmarks)
+        elif resource_version and not send_initial_events:
             if resource_version < self._oldest:
                 raise gone(f"too old resource version: {resource_version} ({self._oldest})")
             w = Watcher(self, info, namespace, label_selector, field_selector, encoding,
@@ -441,6 +477,7 @@ class WatchCache:
             w = Watcher(self, info, namespace, label_selector, field_selector, encoding,
                         self.revision, self.watcher_buffer, bookmarks)
             w.offer_initial(self.list(info, namespace if info.namespaced else None))
+            w.offer_initial_end(self.revision)
         if not w.closed:
             self._watchers.setdefault((info.group, info.plural), set()).add(w)
             if self.metrics is not None:
@@ -475,6 +512,15 @@ class WatchCache:
             return _noop
         label = resource_label(info)
         return lambda enc: metrics.watch_serializations.labels(label, enc).inc()
+
+
+# The annotation of the bookmark that ends a watch's initial events (WatchList).
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+
+
+def _ns_name_of(obj: dict[str, Any]) -> tuple[str, str]:
+    md = obj.get("metadata") or {}
+    return md.get("namespace") or "", md.get("name") or ""
 
 
 def _noop(_: str) -> None:
