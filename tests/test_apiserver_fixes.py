@@ -416,3 +416,31 @@ async def test_watch_options_rules(server: APIServer, query: str, causes: list[A
     status, out = await send(server.url, "GET", CONFIGMAPS + "?watch=true" + query)
     assert (status, out["reason"]) == (422, "Invalid"), out
     assert [(c["field"], c["message"]) for c in out["details"]["causes"]] == causes
+
+
+# ---- 12. watches end quietly when the client goes or the server stops ---------------------------
+
+@pytest.mark.parametrize("stop_server", [False, True], ids=["client-gone", "server-stopping"])
+async def test_watch_ends_without_a_traceback(caplog: pytest.LogCaptureFixture, stop_server: bool) -> None:
+    s = APIServer(ServerConfig())
+    await s.start()
+    stopped = False
+    try:
+        async with aiohttp.ClientSession() as watchers, aiohttp.ClientSession() as writer:
+            streams = [await watchers.get(s.url + CONFIGMAPS + "?watch=true") for _ in range(3)]
+            for r in streams[:2]:  # two clients vanish without a word
+                assert r.connection is not None
+                r.connection.transport.abort()  # type: ignore[union-attr]
+            for i in range(30):
+                async with writer.post(s.url + CONFIGMAPS, json=configmap(f"c{i}", {"x": "y" * 5000})) as w:
+                    assert w.status == 201
+            if stop_server:
+                await s.stop()
+                stopped = True
+            for r in streams:
+                r.close()
+    finally:
+        if not stopped:
+            await s.stop()
+    errors = [r for r in caplog.records if r.name.startswith("aiohttp") and r.levelno >= 40]
+    assert [r.getMessage() for r in errors] == []

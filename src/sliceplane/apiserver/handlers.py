@@ -904,7 +904,11 @@ class ResourceHandlers:
                 await resp.write(data)
                 events_sent.inc(len(chunk))
                 bytes_sent.inc(len(data))
-        except (ConnectionError, asyncio.CancelledError):
+        except ConnectionError:
+            # The client went away, or the server is shutting down and closed the connection:
+            # the watch is simply over (nothing more can be written, nothing to report).
+            return resp
+        except asyncio.CancelledError:
             raise
         except Exception as e:
             # Headers are sent: the failure can only be reported inside the stream.
