@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from sliceplane.api import registry
 from sliceplane.apiserver.app import APIServer
 from sliceplane.apiserver.config import ServerConfig
 
@@ -444,3 +445,16 @@ async def test_watch_ends_without_a_traceback(caplog: pytest.LogCaptureFixture, 
             await s.stop()
     errors = [r for r in caplog.records if r.name.startswith("aiohttp") and r.levelno >= 40]
     assert [r.getMessage() for r in errors] == []
+
+
+async def test_missing_system_namespaces_are_recreated(server: APIServer) -> None:
+    state = server.state
+    assert server.store is not None
+    key = registry.NAMESPACES.key("kube-node-lease")
+    await server.store.delete(key)
+    assert await state.cache.wait_until(await server.store.current_revision(), 5)
+    assert (await send(server.url, "GET", f"{NAMESPACES}/kube-node-lease"))[0] == 404
+    assert await state.ensure_system_namespaces() == ["kube-node-lease"]
+    status, got = await send(server.url, "GET", f"{NAMESPACES}/kube-node-lease")
+    assert (status, got["status"]["phase"]) == (200, "Active")
+    assert await state.ensure_system_namespaces() == []

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+SYSTEM_NAMESPACES_INTERVAL = 60.0
 
 class APIState:
     """Everything one server holds: store, watch cache, allocators, metrics, handlers."""
@@ -42,24 +43,55 @@ class APIState:
         self.handlers = ResourceHandlers(store, config, self.cache, self.metrics, self.allocations)
         self.server_address = f"{config.host}:{config.port}"
         self.started = False
+        # How often missing system namespaces are re-created (Kubernetes: every minute).
+        self.system_namespaces_interval = SYSTEM_NAMESPACES_INTERVAL
+        self._system_namespaces_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.cache.start()
         # Allocators are rebuilt from what is stored: the store is the only source of truth.
         for co in self.cache.list(registry.SERVICES):
             self.allocations.mark(co.obj)
+        await self.ensure_system_namespaces()
+        self._system_namespaces_task = asyncio.create_task(self._keep_system_namespaces(),
+                                                           name="system-namespaces")
+        self.started = True
+
+    async def ensure_system_namespaces(self) -> list[str]:
+        """Create the system namespaces that are missing (Kubernetes' system namespaces
+        controller does the same); returns the ones created."""
+        created = []
         for ns in SYSTEM_NAMESPACES:
             if self.cache.get(registry.NAMESPACES, None, ns) is None:
                 try:
                     await self.handlers.create(registry.NAMESPACES, None, {"metadata": {"name": ns}},
                                                RequestContext(field_validation="Ignore"))
+                    created.append(ns)
                 except StatusError as e:
                     if e.code != 409:
                         raise
-        self.started = True
+        return created
+
+    async def _keep_system_namespaces(self) -> None:
+        while True:
+            await asyncio.sleep(self.system_namespaces_interval)
+            try:
+                created = await self.ensure_system_namespaces()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("re-creating system namespaces failed")
+                continue
+            if created:
+                log.info("re-created system namespaces %s", ", ".join(created))
 
     async def stop(self) -> None:
         self.started = False
+        task, self._system_namespaces_task = self._system_namespaces_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.cache.stop()
 
 
@@ -270,7 +302,7 @@ class APIServer:
 
     async def start(self) -> None:
         if self.store is None:
-            self.store = open_store(self.config.store_url)
+            self.store = open_store(self.config.store_url, self.config.compaction)
         if self._own_store:
             await self.store.start()
         self.app = build_app(self.store, self.config)
