@@ -594,6 +594,10 @@ def bench(
     output_json: Annotated[Path | None, typer.Option("--json", help="Write the results here (schema: README).")] = None,
     plot_file: Annotated[Path | None, typer.Option("--plot", help="Bytes per watcher, log scale, as PNG.")] = None,
     work_dir: Annotated[Path | None, typer.Option(help="Keep the runs' logs here (default: a temp dir).")] = None,
+    sweep: Annotated[
+        str | None, typer.Option(help="Comma-separated P values (e.g. 500,1000,2000): run at each P instead of "
+                                      "--pods; --plot then draws how bytes per watcher grow with P.")
+    ] = None,
 ) -> None:
     """The KEP-0752 talk's evaluation on real components: create, update, rolling x Endpoints / slices of B."""
     import json
@@ -605,11 +609,15 @@ def bench(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sliceplane.bench.model import Representation, Shape
-    from sliceplane.bench.report import bench_document, plot, render_bench
+    from sliceplane.bench.report import bench_document, plot, plot_sweep, render_bench, sweep_document
     from sliceplane.bench.runner import DEFAULT_MAX_OBJECT_BYTES, RunSpec, run_all
 
-    if pods < 1 or watchers < 1:
-        raise typer.BadParameter("--pods and --watchers must be at least 1")
+    try:
+        pod_counts = [int(p) for p in sweep.split(",") if p.strip()] if sweep else [pods]
+    except ValueError:
+        raise typer.BadParameter(f"--sweep must be comma-separated pod counts, not {sweep!r}") from None
+    if not pod_counts or min(pod_counts) < 1 or watchers < 1:
+        raise typer.BadParameter("--pods (or every --sweep value) and --watchers must be at least 1")
     full = max(0, min(full, watchers))
     sizes = _slice_sizes(max_endpoints_per_slice)
     limited = tuple(s.strip() for s in default_limit_scenarios.split(",") if s.strip())
@@ -620,38 +628,46 @@ def bench(
             RunSpec(Representation("endpoints"), raised_max_object_bytes),
             *(RunSpec(Representation("slices", b)) for b in sizes)]
     console = Console()
-    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    t0 = time.monotonic()
+    command = " ".join(["sliceplane", *sys.argv[1:]])
+    docs = []
     with contextlib.ExitStack() as stack:
         work = work_dir.resolve() if work_dir else Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        progress = stack.enter_context(Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console))
-        tasks: dict[str, object] = {}
+        for p in pod_counts:
+            started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            t0 = time.monotonic()
+            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          console=console) as progress:
+                tasks: dict[str, object] = {}
 
-        def report(phase: str, done: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = progress.add_task(phase, total=total)
-            progress.update(tasks[phase], completed=done, total=total)  # type: ignore[arg-type]
+                def report(phase: str, done: int, total: int, progress: Progress = progress,
+                           tasks: dict[str, object] = tasks) -> None:
+                    if phase not in tasks:
+                        tasks[phase] = progress.add_task(phase, total=total)
+                    progress.update(tasks[phase], completed=done, total=total)  # type: ignore[arg-type]
 
-        try:
-            measurements = asyncio.run(run_all(runs, pods, watchers, full, work, report, timeout))
-        except (RuntimeError, TimeoutError) as e:
-            progress.stop()
-            console.print(f"[red]bench failed:[/] {e}")
-            raise typer.Exit(1) from None
-    doc = bench_document(
-        measurements, Shape(pods, max(1, watchers), bytes_per_endpoint, overhead_bytes), project_nodes,
-        watchers=watchers, full_watchers=full,
-        runs=[{"run": r.label, "representation": r.rep.name, "maxObjectBytes": r.max_object_bytes,
-               "scenarios": list(r.scenarios)} for r in runs],
-        seconds=time.monotonic() - t0, started_at=started, command=" ".join(["sliceplane", *sys.argv[1:]]))
-    render_bench(console, doc)
-    console.print(f"finished in {doc['seconds']:.0f} s")
+                try:
+                    measurements = asyncio.run(run_all(runs, p, watchers, full, work / f"P{p}", report, timeout))
+                except (RuntimeError, TimeoutError) as e:
+                    progress.stop()
+                    console.print(f"[red]bench failed at P={p}:[/] {e}")
+                    raise typer.Exit(1) from None
+            doc = bench_document(
+                measurements, Shape(p, max(1, watchers), bytes_per_endpoint, overhead_bytes), project_nodes,
+                watchers=watchers, full_watchers=full,
+                runs=[{"run": r.label, "representation": r.rep.name, "maxObjectBytes": r.max_object_bytes,
+                       "scenarios": list(r.scenarios)} for r in runs],
+                seconds=time.monotonic() - t0, started_at=started, command=command)
+            render_bench(console, doc)
+            console.print(f"P={p}: finished in {doc['seconds']:.0f} s")
+            docs.append(doc)
+    result = docs[0] if not sweep else sweep_document(docs, command)
     if output_json:
-        output_json.write_text(json.dumps(doc, indent=2))
+        output_json.write_text(json.dumps(result, indent=2))
     if plot_file:
-        plot(doc, plot_file)
+        if sweep:
+            plot_sweep(docs, plot_file)
+        else:
+            plot(docs[0], plot_file)
 
 
 def main() -> None:

@@ -232,3 +232,45 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def sweep_document(docs: list[dict[str, Any]], command: str) -> dict[str, Any]:
+    """`--sweep --json`: one bench document per P, in order."""
+    return {"schemaVersion": SCHEMA_VERSION, "command": command, "machine": machine(),
+            "pods": [d["shape"]["pods"] for d in docs], "sweep": docs}
+
+
+def sweep_series(docs: list[dict[str, Any]], scenario: str) -> dict[str, list[tuple[int, float]]]:
+    """run -> [(P, bytes per watcher)] for one scenario, measured runs only."""
+    out: dict[str, list[tuple[int, float]]] = {}
+    for d in docs:
+        for r in d["results"]:
+            if r["scenario"] == scenario and not r["skipped"] and not r["failure"]:
+                out.setdefault(r["run"], []).append((d["shape"]["pods"], r["measured"]["bytes_per_watcher"]))
+    return out
+
+
+def plot_sweep(docs: list[dict[str, Any]], path: Path) -> None:
+    """How bytes per watcher grow with P, per scenario (log-log): Endpoints' rolling update grows
+    as P² per watcher (O(P²N) in total), slices' as P (O(PN))."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scenarios = [s for s in SCENARIOS if any(sweep_series(docs, s).values())]
+    fig, axes = plt.subplots(1, max(1, len(scenarios)), figsize=(5 * max(1, len(scenarios)), 4.5), squeeze=False)
+    for ax, scenario in zip(axes[0], scenarios, strict=False):
+        for run, points in sweep_series(docs, scenario).items():
+            xs, ys = zip(*sorted(points), strict=True)
+            ax.plot(xs, [max(1.0, y) for y in ys], marker="o", label=run)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("P (pods)")
+        ax.set_ylabel("bytes per watcher")
+        ax.set_title(scenario)
+        ax.legend(fontsize=7)
+    fig.suptitle("Measured bytes per watcher as P grows (multiply by N for the total)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
