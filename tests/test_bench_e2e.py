@@ -107,3 +107,19 @@ def test_plan_command_bad_input() -> None:
     assert r.returncode == 2
     assert "between 1 and 1000" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_batching_reports_fewer_rolling_writes(tmp_path: Path) -> None:
+    """The bench runs a slice size with and without a batch period; a rollout batched over 1 s
+    makes fewer slice writes and events per watcher than the unbatched one."""
+    import asyncio
+
+    counts = {}
+    for period in (0.0, 1.0):
+        spec = RunSpec(Representation("slices", 100), scenarios=("rolling",), batch_period=period)
+        assert spec.label == ("slices-100@batch=1s" if period else "slices-100")
+        ms = asyncio.run(run_one(spec, 100, WATCHERS, 1, tmp_path / spec.label, _quiet, timeout=120))
+        rolling = next(m for m in ms if m.scenario == "rolling")
+        counts[period] = (rolling.writes, rolling.events_per_watcher[0])
+    assert counts[1.0][0] < counts[0.0][0], counts
+    assert counts[1.0][1] < counts[0.0][1], counts

@@ -594,6 +594,10 @@ def bench(
     output_json: Annotated[Path | None, typer.Option("--json", help="Write the results here (schema: README).")] = None,
     plot_file: Annotated[Path | None, typer.Option("--plot", help="Bytes per watcher, log scale, as PNG.")] = None,
     work_dir: Annotated[Path | None, typer.Option(help="Keep the runs' logs here (default: a temp dir).")] = None,
+    batch_period: Annotated[
+        float, typer.Option(min=0, help="Also run each slice size with this EndpointSlice updates batch period "
+                                        "(seconds), to compare writes and events with and without batching.")
+    ] = 0.0,
     sweep: Annotated[
         str | None, typer.Option(help="Comma-separated P values (e.g. 500,1000,2000): run at each P instead of "
                                       "--pods; --plot then draws how bytes per watcher grow with P.")
@@ -627,6 +631,8 @@ def bench(
     runs = [RunSpec(Representation("endpoints"), DEFAULT_MAX_OBJECT_BYTES, limited),
             RunSpec(Representation("endpoints"), raised_max_object_bytes),
             *(RunSpec(Representation("slices", b)) for b in sizes)]
+    if batch_period:
+        runs += [RunSpec(Representation("slices", b), batch_period=batch_period) for b in sizes]
     console = Console()
     command = " ".join(["sliceplane", *sys.argv[1:]])
     docs = []

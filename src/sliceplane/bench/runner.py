@@ -60,11 +60,13 @@ class RunSpec:
     rep: Representation
     max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES
     scenarios: tuple[str, ...] = ("create", "update", "rolling")
+    # The EndpointSlice controller's --endpointslice-updates-batch-period for this run.
+    batch_period: float = 0.0
 
     @property
     def label(self) -> str:
         if self.rep.kind != "endpoints":
-            return self.rep.name
+            return self.rep.name + (f"@batch={self.batch_period:g}s" if self.batch_period else "")
         if self.max_object_bytes == DEFAULT_MAX_OBJECT_BYTES:
             return "endpoints@default-limit"
         return "endpoints@raised" if self.max_object_bytes == RAISED_MAX_OBJECT_BYTES else f"endpoints@{self.max_object_bytes}B"
@@ -277,7 +279,8 @@ class Cluster:
         if rep.kind == "endpoints":
             cm += ["--endpoints-max-addresses", "0"]
         else:
-            cm += ["--disable-endpoints-controller", "--max-endpoints-per-slice", str(rep.max_per_slice)]
+            cm += ["--disable-endpoints-controller", "--max-endpoints-per-slice", str(rep.max_per_slice),
+                   "--endpointslice-updates-batch-period", str(self.spec.batch_period)]
         self.roles["controller-manager"] = Role("controller-manager", cm, self.work)
         self.roles["nodes"] = Role("nodes", [
             "nodes", "--kubeconfig", kc, "--count", str(self.watchers), "--pod-ready-delay", "0",
