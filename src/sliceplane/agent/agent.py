@@ -92,6 +92,12 @@ class NodeAgent:
         self.infos: dict[str, SliceInfo] = {}  # slice (or Endpoints) key -> info
         self.infos_by_service: dict[str, set[str]] = {}
         self.rows: dict[str, Table] = {}  # service key -> its rows
+        # Slice events of one network read are merged once per Service, as kube-proxy syncs
+        # after a burst rather than per event: a rollout of P one-endpoint slices would otherwise
+        # recompute the Service P times.
+        self._pending: set[str] = set()
+        self._pending_triggers: list[float] = []
+        self._flush_scheduled = False
         self._dirty = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopped = asyncio.Event()
@@ -201,13 +207,30 @@ class NodeAgent:
                 self.infos[key] = info
                 self.infos_by_service.setdefault(info.service_key, set()).add(key)
                 touched.add(info.service_key)
-        for svc in touched:
-            self._recompute(svc)
+        self._pending |= touched
         if typ != "DELETED":
             t = trigger_time(obj)
             # Changes made before this agent started are not latencies it can measure.
             if t is not None and t >= self.started - 1.0:
-                self.metrics.observe_latency(self.clock() - t)
+                self._pending_triggers.append(t)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            # Without a running loop (pure use), table() and snapshot() flush instead.
+            with contextlib.suppress(RuntimeError):
+                asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Apply the pending slice events to the table; latency is measured here, when the
+        table reflects the change."""
+        self._flush_scheduled = False
+        pending, self._pending = self._pending, set()
+        for svc in sorted(pending):
+            self._recompute(svc)
+        if self._pending_triggers:
+            now = self.clock()
+            for t in self._pending_triggers:
+                self.metrics.observe_latency(now - t)
+            self._pending_triggers = []
 
     # --- the table ----------------------------------------------------------------------------
 
@@ -234,6 +257,7 @@ class NodeAgent:
         self._dirty.set()
 
     def table(self) -> Table:
+        self.flush()
         out: Table = {}
         for rows in self.rows.values():
             out.update(rows)
