@@ -211,7 +211,7 @@ async def test_secret_string_data_is_merged_into_data(server: APIServer) -> None
 async def test_configmap_rules_are_422(server: APIServer) -> None:
     status, out = await send(server.url, "POST", CONFIGMAPS, configmap("big", {"a": "x" * (1024 * 1024 + 1)}))
     assert (status, out["reason"], out["message"]) == (
-        422, "Invalid", 'ConfigMap "big" is invalid: Too long: must have at most 1048576 bytes')
+        422, "Invalid", 'ConfigMap "big" is invalid: []: Too long: may not be more than 1048576 bytes')
     status, out = await send(server.url, "POST", CONFIGMAPS, configmap("k", {"a/b": "x"}))
     assert (status, out["details"]["causes"][0]["field"]) == (422, "data[a/b]")
 

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import (
-    TOO_LONG,
     Cause,
     duplicate,
     forbidden,
@@ -1365,10 +1364,6 @@ def is_config_map_key(key: str) -> list[str]:
     return msgs
 
 
-def _too_long_bytes(path: str, limit: int) -> Cause:
-    return Cause(TOO_LONG, f"Too long: must have at most {limit} bytes", path)
-
-
 def _decoded_len(value: str) -> int:
     """Bytes a base64 value (already checked by the decoder) stands for."""
     text = value.replace("\n", "").replace("\r", "")
@@ -1392,7 +1387,7 @@ def _validate_config_map(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any] | N
         v = binary[key]
         total += _decoded_len(v) if isinstance(v, str) else 0
     if total > MAX_CONFIG_BYTES:
-        ctx.add(_too_long_bytes("", MAX_CONFIG_BYTES))
+        ctx.add(too_long("[]", MAX_CONFIG_BYTES))  # the whole object: Kubernetes' empty path prints as []
     if old is not None:
         _validate_immutable_update(ctx, obj, old, ("data", "binaryData"))
 
@@ -1424,7 +1419,7 @@ def _validate_secret(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any] | None)
         v = data[key]
         total += _decoded_len(v) if isinstance(v, str) else 0
     if total > MAX_CONFIG_BYTES:
-        ctx.add(_too_long_bytes("data", MAX_CONFIG_BYTES))
+        ctx.add(too_long("data", MAX_CONFIG_BYTES))
     typ = obj.get("type") or "Opaque"
     if typ == "kubernetes.io/service-account-token":
         annotations = (obj.get("metadata") or {}).get("annotations") or {}
