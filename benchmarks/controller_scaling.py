@@ -45,6 +45,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def rss_mib(pid: int) -> tuple[float, float]:
+    """The process's resident set now and at its peak (VmRSS, VmHWM), in MiB."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
 def spawn(argv: list[str]) -> subprocess.Popen[bytes]:
     p = subprocess.Popen([sys.executable, "-m", "sliceplane", *argv],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -83,6 +89,8 @@ class Result:
     pods: int
     converge_s: float
     cpu_per_change_ms: float
+    rss_mib: float = 0.0  # controller-manager resident set after the changes
+    peak_rss_mib: float = 0.0
 
 
 class Bench:
@@ -166,7 +174,8 @@ async def measure(pods: int, changes: int, progress: Progress, tmp: Path) -> Res
                 await b.wait_ready_count(pods if ready else pods - 1)
                 progress.advance(task)
             cpu = cpu_seconds(cm.pid) - cpu0
-            return Result(pods, converge, cpu / changes * 1000)
+            rss, peak = rss_mib(cm.pid)
+            return Result(pods, converge, cpu / changes * 1000, rss, peak)
     except Exception:
         if cm is not None:
             stop(cm)
@@ -191,11 +200,12 @@ def main() -> None:
             results.append(asyncio.run(measure(p, args.changes, progress, Path(tmp))))
     base = results[0]
     t = Table(title="EndpointSlice controller scaling (controller-manager process)")
-    for col in ("pods", "converge (s)", "ratio", "CPU per pod change (ms)", "ratio"):
+    for col in ("pods", "converge (s)", "ratio", "CPU per pod change (ms)", "ratio", "RSS (MiB)", "peak RSS (MiB)"):
         t.add_column(col, justify="right")
     for r in results:
         t.add_row(f"{r.pods:,}", f"{r.converge_s:.2f}", f"{r.converge_s / base.converge_s:.1f}",
-                  f"{r.cpu_per_change_ms:.2f}", f"{r.cpu_per_change_ms / base.cpu_per_change_ms:.2f}")
+                  f"{r.cpu_per_change_ms:.2f}", f"{r.cpu_per_change_ms / base.cpu_per_change_ms:.2f}",
+                  f"{r.rss_mib:.1f}", f"{r.peak_rss_mib:.1f}")
     console.print(t)
 
 

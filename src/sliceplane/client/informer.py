@@ -11,6 +11,7 @@ Handlers are plain callbacks run on the event loop; they should only enqueue key
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Callable, Iterable, Mapping
@@ -271,3 +272,56 @@ class Informer:
             fn(*args)
         except Exception:
             log.exception("%s informer handler %r failed", self.info.plural, fn)
+
+
+InformerKey = tuple[str, str, str | None, str | None, str | None]
+
+
+class SharedInformerFactory:
+    """One Informer per (resource, namespace, selectors) for a whole process.
+
+    Controllers that ask for the same arguments get the same Informer, so each kind is listed,
+    watched, decoded and held in memory once however many controllers read it. The factory owns
+    the informers: controllers register handlers and indexes but never stop them. Objects in a
+    shared informer are read-only for everyone (copy before changing one).
+    """
+
+    def __init__(self, client: RESTClient, *, watch_timeout: int = 300) -> None:
+        self.client = client
+        self.watch_timeout = watch_timeout
+        self._informers: dict[InformerKey, Informer] = {}
+        self._tasks: dict[InformerKey, asyncio.Task[None]] = {}
+
+    def informer(self, info: ResourceInfo, *, namespace: str | None = None, label_selector: str | None = None,
+                 field_selector: str | None = None) -> Informer:
+        key: InformerKey = (info.group, info.plural, namespace, label_selector, field_selector)
+        inf = self._informers.get(key)
+        if inf is None:
+            inf = Informer(self.client, info, namespace=namespace, label_selector=label_selector,
+                           field_selector=field_selector, watch_timeout=self.watch_timeout)
+            self._informers[key] = inf
+        return inf
+
+    def informers(self) -> list[Informer]:
+        return list(self._informers.values())
+
+    def start(self) -> None:
+        """Run every informer not yet running (safe to call again after adding informers)."""
+        for key, inf in self._informers.items():
+            task = self._tasks.get(key)
+            if task is None or task.done():
+                self._tasks[key] = asyncio.create_task(inf.run(), name=f"informer-{inf.info.plural}")
+
+    async def wait_synced(self) -> None:
+        """Until every informer has listed once."""
+        await asyncio.gather(*(inf.wait_synced() for inf in self._informers.values()))
+
+    async def stop(self) -> None:
+        tasks, self._tasks = list(self._tasks.values()), {}
+        for inf in self._informers.values():
+            inf.stop()
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # a failed run is already logged
+                await t

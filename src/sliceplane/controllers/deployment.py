@@ -11,8 +11,6 @@ The shell `DeploymentController` watches Deployments and ReplicaSets and applies
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import copy
 import json
 import logging
@@ -36,9 +34,10 @@ from sliceplane.api.meta import (
     uid_of,
 )
 from sliceplane.api.registry import DEPLOYMENTS, PODS, REPLICA_SETS
+from sliceplane.client.informer import SharedInformerFactory
+from sliceplane.controllers.base import QueueController
 from sliceplane.controllers.workload_util import (
     POD_TEMPLATE_HASH,
-    Busy,
     EventRecorder,
     WriteTracker,
     by_creation,
@@ -50,7 +49,6 @@ from sliceplane.controllers.workload_util import (
     run_workers,
     selector_is_empty,
     selector_matches,
-    synced_or_stopped,
     wait_idle,
     with_owner_ref,
     without_owner_refs,
@@ -941,26 +939,23 @@ def _by_namespace(obj: Obj) -> list[str]:
     return [namespace_of(obj)]
 
 
-class DeploymentController:
+class DeploymentController(QueueController):
     """Watches Deployments and ReplicaSets; one sync per Deployment key applies its plan.
 
     Pods are read live only while a Recreate rollout waits for old pods to end (no pod cache).
     """
 
-    def __init__(self, client: Any, workers: int = 5, *, record_events: bool = True) -> None:
-        from sliceplane.client.informer import Informer
+    def __init__(self, client: Any, workers: int = 5, *, record_events: bool = True,
+                 informers: SharedInformerFactory | None = None) -> None:
         from sliceplane.client.workqueue import WorkQueue
 
-        self.client = client
+        super().__init__(client, informers)
         self.workers = workers
-        self.d_informer = Informer(client, DEPLOYMENTS)
-        self.rs_informer = Informer(client, REPLICA_SETS)
+        self.d_informer = self._informer(DEPLOYMENTS)
+        self.rs_informer = self._informer(REPLICA_SETS)
         self.d_informer.add_index("namespace", _by_namespace)
         self.rs_informer.add_index("namespace", _by_namespace)
         self.queue = WorkQueue("deployment")
-        self._tasks: list[asyncio.Task[Any]] = []
-        self._busy = Busy()
-        self._stopped = asyncio.Event()
         # Our own writes by key (`ns/name` of Deployments, `rs:ns/name` of ReplicaSets), and the
         # ReplicaSets each Deployment wrote: a sync waits until the caches have caught up.
         self.tracker = WriteTracker()
@@ -972,13 +967,8 @@ class DeploymentController:
     async def run(self, workers: int | None = None) -> None:
         if self._stopped.is_set():
             return
-        self._tasks = [
-            asyncio.create_task(self.d_informer.run(), name="deployment-informer-deployments"),
-            asyncio.create_task(self.rs_informer.run(), name="deployment-informer-replicasets"),
-        ]
         try:
-            if not await synced_or_stopped([self.d_informer.wait_synced(), self.rs_informer.wait_synced()],
-                                           self._stopped):
+            if not await self._start_informers([self.d_informer, self.rs_informer]):
                 return
             await run_workers(self.queue, self.sync, workers or self.workers, log, self._busy)
         finally:
@@ -994,14 +984,6 @@ class DeploymentController:
         self.queue.shutdown()
         await self.recorder.close()
         await self._cancel_tasks()
-
-    async def _cancel_tasks(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
-        self._tasks = []
 
     # --- handlers ------------------------------------------------------------------------------
 

@@ -21,7 +21,6 @@ reproduce the seed's ever-growing objects in benchmarks.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import json
 import logging
@@ -34,8 +33,9 @@ from prometheus_client import Counter as PromCounter
 
 from sliceplane.api.meta import key_of, name_of, namespace_of, split_key, uid_of
 from sliceplane.api.registry import ENDPOINTS, PODS, SERVICES
+from sliceplane.client.informer import SharedInformerFactory
 from sliceplane.controllers import podutil
-from sliceplane.controllers.endpointslice.controller import wait_synced_or_stopped
+from sliceplane.controllers.base import QueueController, requeue_or_forget, wait_idle
 from sliceplane.controllers.endpointslice.triggertime import TriggerTimeTracker, format_trigger_time
 
 log = logging.getLogger(__name__)
@@ -321,33 +321,29 @@ class StaleEndpointsError(Exception):
     """The Endpoints informer has not yet shown our last write of this object."""
 
 
-class EndpointsController:
+class EndpointsController(QueueController):
     """Keeps one Endpoints object per selector Service, as kube-controller-manager does."""
 
     def __init__(self, client: Any, *, max_addresses: int | None = MAX_CAPACITY, workers: int = 5,
-                 batch_period: float = 0.0) -> None:
-        from sliceplane.client.informer import Informer
+                 batch_period: float = 0.0, informers: SharedInformerFactory | None = None) -> None:
         from sliceplane.client.workqueue import WorkQueue
 
         if max_addresses is not None and max_addresses < 1:
             raise ValueError(f"max_addresses must be positive or None, got {max_addresses!r}")
-        self.client = client
+        super().__init__(client, informers)
         self.max_addresses = max_addresses
         self.workers = workers
         self.batch_period = batch_period
-        self.services = Informer(client, SERVICES)
-        self.pods = Informer(client, PODS)
-        self.endpoints = Informer(client, ENDPOINTS)
+        self.services = self._informer(SERVICES)
+        self.pods = self._informer(PODS)
+        self.endpoints = self._informer(ENDPOINTS)
         self.services.add_index("namespace", _by_namespace)
         self.pods.add_index("namespace", _by_namespace)
         self.queue = WorkQueue("endpoint")
         self.trigger_times = TriggerTimeTracker()
         self._written_rv: dict[str, int] = {}  # key -> resourceVersion of our last write
-        self._busy = 0  # keys being synced right now
         self.plan_in_thread = 2000  # Services with at least this many pods are planned off the loop
         self.stats: Counter[str] = Counter()
-        self._tasks: list[asyncio.Task[Any]] = []
-        self._stopped = asyncio.Event()
         self.services.add_handlers(self._on_service, lambda old, new: self._on_service(new), self._on_service)
         self.pods.add_handlers(lambda p: self._on_pod(None, p), self._on_pod, lambda p: self._on_pod(p, None))
         self.endpoints.add_handlers(None, None, self._on_endpoints_delete)
@@ -357,51 +353,23 @@ class EndpointsController:
         return self.stats["create"] + self.stats["update"] + self.stats["delete"]
 
     async def run(self, workers: int | None = None) -> None:
-        informers = (self.services, self.pods, self.endpoints)
-        self._tasks = [asyncio.create_task(i.run(), name=f"endpoints-informer-{i.info.plural}") for i in informers]
         try:
-            if not await wait_synced_or_stopped(informers, self._stopped):
+            if not await self._start_informers((self.services, self.pods, self.endpoints)):
                 return
             # Endpoints left behind by Services deleted while we were down.
             for ep in self.endpoints.list():
                 if LEADER_ANNOTATION not in ((ep.get("metadata") or {}).get("annotations") or {}):
                     self.queue.add(key_of(ep))
-            n = workers or self.workers
-            self._tasks += [asyncio.create_task(self._worker(), name=f"endpoints-worker-{i}") for i in range(n)]
-            await self._stopped.wait()
+            await self._work_until_stopped(self.queue, self.sync, workers or self.workers, log, self._handle_result)
         finally:
             await self._cancel_tasks()
 
     async def stop(self) -> None:
-        self.queue.shutdown()
-        self._stopped.set()
-        for informer in (self.services, self.pods, self.endpoints):
-            with contextlib.suppress(Exception):
-                informer.stop()
-        await self._cancel_tasks()
-
-    async def _cancel_tasks(self) -> None:
-        tasks, self._tasks = self._tasks, []
-        current = asyncio.current_task()
-        for t in tasks:
-            if t is not current:
-                t.cancel()
-        for t in tasks:
-            if t is not current:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
+        await self._shutdown(self.queue)
 
     async def wait_idle(self, settle: float = 0.05) -> None:
         """Return once nothing is queued, parked or being synced (for tests and benchmarks)."""
-        def idle() -> bool:
-            return len(self.queue) == 0 and self.queue.parked == 0 and self._busy == 0
-
-        while True:
-            if idle():
-                await asyncio.sleep(settle)
-                if idle():
-                    return
-            await asyncio.sleep(settle)
+        await wait_idle([self.queue], self._busy, settle=settle, include_parked=True)
 
     # --- handlers ---------------------------------------------------------------------------
 
@@ -420,42 +388,15 @@ class EndpointsController:
 
     # --- workers ----------------------------------------------------------------------------
 
-    async def _worker(self) -> None:
-        from sliceplane.client.workqueue import ShutDown
-
-        while True:
-            try:
-                key = await self.queue.get()
-            except ShutDown:
-                return
-            self._busy += 1
-            try:
-                err: Exception | None = None
-                try:
-                    await self.sync(str(key))
-                except asyncio.CancelledError:
-                    raise
-                except Exception as e:
-                    err = e
-                self._handle_result(str(key), err)
-            finally:
-                self._busy -= 1
-                self.queue.done(key)
-
     def _handle_result(self, key: str, err: Exception | None) -> None:
+        stale = isinstance(err, StaleEndpointsError)
         if err is None:
             SYNCS.labels("success").inc()
-            self.queue.forget(key)
-            return
-        stale = isinstance(err, StaleEndpointsError)
-        SYNCS.labels("stale" if stale else "error").inc()
-        self.stats["stale" if stale else "errors"] += 1
-        if self.queue.num_requeues(key) < MAX_RETRIES:
-            log.log(logging.DEBUG if stale else logging.INFO, "syncing endpoints %s failed, retrying: %s", key, err)
-            self.queue.add_rate_limited(key)
-            return
-        log.warning("dropping %s from the endpoints queue after %d retries: %s", key, MAX_RETRIES, err)
-        self.queue.forget(key)
+        else:
+            SYNCS.labels("stale" if stale else "error").inc()
+            self.stats["stale" if stale else "errors"] += 1
+        requeue_or_forget(self.queue, key, err, log, max_retries=MAX_RETRIES, quiet=stale,
+                          what="syncing endpoints", queue_name="endpoints")
 
     async def sync(self, key: str) -> None:
         from sliceplane.client.rest import ApiError

@@ -16,7 +16,6 @@ Decisions are the pure functions `classify_owner`, `plan_attempt_to_delete` and
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -24,11 +23,11 @@ from typing import Any, Literal
 
 from sliceplane.api.meta import metadata, name_of, namespace_of, uid_of
 from sliceplane.api.registry import EVENTS, RESOURCES, ResourceInfo, by_kind
+from sliceplane.client.informer import SharedInformerFactory
+from sliceplane.controllers.base import QueueController
 from sliceplane.controllers.workload_util import (
-    Busy,
     mutate,
     run_workers,
-    synced_or_stopped,
     wait_idle,
     without_finalizer,
     without_owner_refs,
@@ -141,25 +140,22 @@ class _Node:
         return namespace_of(self.obj) or None
 
 
-class GarbageCollector:
+class GarbageCollector(QueueController):
     """Informers over every kind feed the ownership graph; workers delete, orphan and unblock."""
 
-    def __init__(self, client: Any, workers: int = 5, *, resources: Iterable[ResourceInfo] | None = None) -> None:
-        from sliceplane.client.informer import Informer
+    def __init__(self, client: Any, workers: int = 5, *, resources: Iterable[ResourceInfo] | None = None,
+                 informers: SharedInformerFactory | None = None) -> None:
         from sliceplane.client.workqueue import WorkQueue
 
-        self.client = client
+        super().__init__(client, informers)
         self.workers = workers
         self.resources = gc_resources(resources if resources is not None else RESOURCES)
-        self.informers = {info: Informer(client, info) for info in self.resources}
+        self.informers = {info: self._informer(info) for info in self.resources}
         self.nodes: dict[str, _Node] = {}
         self.dependents: dict[str, set[str]] = {}  # owner uid -> dependent uids
         self.absent_owners: set[str] = set()  # uids confirmed gone by a live GET
         self.delete_queue = WorkQueue("gc-attempt-to-delete")
         self.orphan_queue = WorkQueue("gc-attempt-to-orphan")
-        self._tasks: list[asyncio.Task[Any]] = []
-        self._busy = Busy()
-        self._stopped = asyncio.Event()
         for info, inf in self.informers.items():
             inf.add_handlers(
                 lambda obj, info=info: self._observe(info, obj),
@@ -170,10 +166,8 @@ class GarbageCollector:
     async def run(self, workers: int | None = None) -> None:
         if self._stopped.is_set():
             return
-        self._tasks = [asyncio.create_task(inf.run(), name=f"gc-informer-{info.plural}")
-                       for info, inf in self.informers.items()]
         try:
-            if not await synced_or_stopped([inf.wait_synced() for inf in self.informers.values()], self._stopped):
+            if not await self._start_informers(self.informers.values()):
                 return
             n = workers or self.workers
             await asyncio.gather(
@@ -189,18 +183,7 @@ class GarbageCollector:
                         lambda: all(i.has_synced for i in self.informers.values()))
 
     async def stop(self) -> None:
-        self._stopped.set()
-        self.delete_queue.shutdown()
-        self.orphan_queue.shutdown()
-        await self._cancel_tasks()
-
-    async def _cancel_tasks(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
-        self._tasks = []
+        await self._shutdown(self.delete_queue, self.orphan_queue)
 
     # --- graph upkeep (event handlers) -------------------------------------------------------------
 

@@ -10,7 +10,6 @@ Pure core: `plan_namespace_cleanup`; shell: `NamespaceController`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import logging
 import time
@@ -20,7 +19,9 @@ from typing import Any
 
 from sliceplane.api.meta import metadata, name_of, parse_time, rfc3339, uid_of
 from sliceplane.api.registry import NAMESPACES, RESOURCES, ResourceInfo
-from sliceplane.controllers.workload_util import Busy, run_workers, synced_or_stopped, wait_idle
+from sliceplane.client.informer import SharedInformerFactory
+from sliceplane.controllers.base import QueueController
+from sliceplane.controllers.workload_util import run_workers, wait_idle
 
 log = logging.getLogger(__name__)
 
@@ -132,21 +133,18 @@ def plan_namespace_cleanup(ns: Obj, contents: Mapping[ResourceInfo, list[Obj]], 
     return NamespacePlan(deletes=deletes, remaining=total, status=new_status, recheck_after=after)
 
 
-class NamespaceController:
+class NamespaceController(QueueController):
     """Watches Namespaces; a terminating one is drained by listing and deleting its content."""
 
-    def __init__(self, client: Any, workers: int = 2, *, resources: Iterable[ResourceInfo] | None = None) -> None:
-        from sliceplane.client.informer import Informer
+    def __init__(self, client: Any, workers: int = 2, *, resources: Iterable[ResourceInfo] | None = None,
+                 informers: SharedInformerFactory | None = None) -> None:
         from sliceplane.client.workqueue import WorkQueue
 
-        self.client = client
+        super().__init__(client, informers)
         self.workers = workers
         self.resources = namespaced_resources(resources if resources is not None else RESOURCES)
-        self.informer = Informer(client, NAMESPACES)
+        self.informer = self._informer(NAMESPACES)
         self.queue = WorkQueue("namespace")
-        self._tasks: list[asyncio.Task[Any]] = []
-        self._busy = Busy()
-        self._stopped = asyncio.Event()
         self.informer.add_handlers(self._enqueue, lambda old, new: self._enqueue(new), lambda ns: None)
 
     def _enqueue(self, ns: Obj) -> None:
@@ -156,9 +154,8 @@ class NamespaceController:
     async def run(self, workers: int | None = None) -> None:
         if self._stopped.is_set():
             return
-        self._tasks = [asyncio.create_task(self.informer.run(), name="namespace-informer")]
         try:
-            if not await synced_or_stopped([self.informer.wait_synced()], self._stopped):
+            if not await self._start_informers([self.informer]):
                 return
             await run_workers(self.queue, self.sync, workers or self.workers, log, self._busy)
         finally:
@@ -170,17 +167,7 @@ class NamespaceController:
         await wait_idle([self.queue], self._busy, lambda: all(i.has_synced for i in informers))
 
     async def stop(self) -> None:
-        self._stopped.set()
-        self.queue.shutdown()
-        await self._cancel_tasks()
-
-    async def _cancel_tasks(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
-        self._tasks = []
+        await self._shutdown(self.queue)
 
     async def sync(self, name: str) -> None:
         ns = self.informer.get(name)

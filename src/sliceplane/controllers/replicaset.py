@@ -10,7 +10,6 @@ The shell `ReplicaSetController` watches ReplicaSets and Pods and applies the pl
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import functools
 import logging
@@ -32,8 +31,9 @@ from sliceplane.api.meta import (
     uid_of,
 )
 from sliceplane.api.registry import PODS, REPLICA_SETS
+from sliceplane.client.informer import SharedInformerFactory
+from sliceplane.controllers.base import QueueController
 from sliceplane.controllers.workload_util import (
-    Busy,
     EventRecorder,
     WriteTracker,
     controller_ref_to,
@@ -48,7 +48,6 @@ from sliceplane.controllers.workload_util import (
     pod_ready_time,
     run_workers,
     selector_matches,
-    synced_or_stopped,
     wait_idle,
     with_owner_ref,
     without_owner_refs,
@@ -370,19 +369,18 @@ def _orphan_namespace(obj: Obj) -> list[str]:
     return [namespace_of(obj)] if controller_ref(obj) is None else []
 
 
-class ReplicaSetController:
+class ReplicaSetController(QueueController):
     """Watches ReplicaSets and Pods; one sync per RS key keeps its pods and status in line."""
 
     def __init__(self, client: Any, workers: int = 5, *, burst_replicas: int = BURST_REPLICAS,
-                 record_events: bool = True) -> None:
-        from sliceplane.client.informer import Informer
+                 record_events: bool = True, informers: SharedInformerFactory | None = None) -> None:
         from sliceplane.client.workqueue import WorkQueue
 
-        self.client = client
+        super().__init__(client, informers)
         self.workers = workers
         self.burst_replicas = burst_replicas
-        self.rs_informer = Informer(client, REPLICA_SETS)
-        self.pod_informer = Informer(client, PODS)
+        self.rs_informer = self._informer(REPLICA_SETS)
+        self.pod_informer = self._informer(PODS)
         self.rs_informer.add_index("namespace", _by_namespace)
         # Pods by controller uid, and orphans by namespace: a sync reads its own pods and the
         # orphans it may adopt, never the other pods of a crowded namespace.
@@ -390,9 +388,6 @@ class ReplicaSetController:
         self.pod_informer.add_index("orphans", _orphan_namespace)
         self.queue = WorkQueue("replicaset")
         self.expectations = Expectations()
-        self._tasks: list[asyncio.Task[Any]] = []
-        self._busy = Busy()
-        self._stopped = asyncio.Event()
         self.tracker = WriteTracker()  # our status writes, by RS key
         self.recorder = EventRecorder(client, "replicaset-controller", enabled=record_events)
         self.rs_informer.add_handlers(self._on_rs_add, self._on_rs_update, self._on_rs_delete)
@@ -401,13 +396,8 @@ class ReplicaSetController:
     async def run(self, workers: int | None = None) -> None:
         if self._stopped.is_set():
             return
-        self._tasks = [
-            asyncio.create_task(self.rs_informer.run(), name="rs-informer-replicasets"),
-            asyncio.create_task(self.pod_informer.run(), name="rs-informer-pods"),
-        ]
         try:
-            if not await synced_or_stopped([self.rs_informer.wait_synced(), self.pod_informer.wait_synced()],
-                                         self._stopped):
+            if not await self._start_informers([self.rs_informer, self.pod_informer]):
                 return
             await run_workers(self.queue, self.sync, workers or self.workers, log, self._busy)
         finally:
@@ -423,14 +413,6 @@ class ReplicaSetController:
         self.queue.shutdown()
         await self.recorder.close()
         await self._cancel_tasks()
-
-    async def _cancel_tasks(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
-        self._tasks = []
 
     # --- event handlers: only bookkeeping and enqueueing ------------------------------------------
 

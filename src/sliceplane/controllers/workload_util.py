@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sliceplane.api.meta import controller_ref, labels_of, metadata, namespace_of, parse_time, uid_of
+from sliceplane.controllers.base import Busy, run_workers, synced_or_stopped, wait_idle  # noqa: F401 - re-exported
 
 Obj = dict[str, Any]
 
@@ -230,51 +231,6 @@ async def mutate(
     raise RuntimeError(f"too many conflicts updating {info.plural} {namespace}/{name}")
 
 
-class Busy:
-    """How many syncs are running, so a shell can tell when it is idle."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-
-async def wait_idle(queues: list[Any], busy: Busy, synced: Callable[[], bool], poll: float = 0.01) -> None:
-    """Until the caches have synced, the queues are empty (parked keys aside) and no sync runs."""
-    import asyncio
-
-    while not (synced() and busy.count == 0 and all(len(q) == 0 for q in queues)):
-        await asyncio.sleep(poll)
-
-
-async def run_workers(queue: Any, sync: Callable[[str], Any], workers: int, log: Any, busy: Busy | None = None) -> None:
-    """`workers` tasks taking keys from `queue`; failed syncs are retried with the queue's backoff."""
-    import asyncio
-
-    from sliceplane.client.workqueue import ShutDown
-
-    busy = busy if busy is not None else Busy()
-
-    async def worker() -> None:
-        while True:
-            try:
-                key = await queue.get()
-            except ShutDown:
-                return
-            busy.count += 1
-            try:
-                await sync(key)
-                queue.forget(key)
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:
-                log.debug("sync %s failed: %s", key, e)
-                queue.add_rate_limited(key)
-            finally:
-                busy.count -= 1
-                queue.done(key)
-
-    await asyncio.gather(*(worker() for _ in range(max(1, workers))))
-
-
 def _rv(text: str | None) -> int | None:
     try:
         return int(text) if text else None
@@ -319,25 +275,6 @@ class WriteTracker:
 
     def forget(self, key: str) -> None:
         self._written.pop(key, None)
-
-
-async def synced_or_stopped(waits: list[Any], stopped: Any) -> bool:
-    """Wait for the caches to sync; False when `stopped` (an asyncio.Event) is set first."""
-    import asyncio
-
-    synced = asyncio.ensure_future(asyncio.gather(*waits))
-    halt = asyncio.ensure_future(stopped.wait())
-    try:
-        await asyncio.wait({synced, halt}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for f in (synced, halt):
-            if not f.done():
-                f.cancel()
-            with contextlib.suppress(BaseException):
-                await f  # retrieve the outcome, so asyncio never reports it as lost
-    if not synced.cancelled() and synced.exception() is not None:
-        raise synced.exception()  # type: ignore[misc]
-    return not stopped.is_set()
 
 
 # --- events --------------------------------------------------------------------------------------

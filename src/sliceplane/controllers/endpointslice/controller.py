@@ -17,18 +17,19 @@ with backoff), then applies the plan and records what it wrote.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from prometheus_client import Counter as PromCounter
 
 from sliceplane.api.meta import key_of, name_of, namespace_of, split_key, uid_of
 from sliceplane.api.registry import ENDPOINT_SLICES, NODES, PODS, SERVICES
+from sliceplane.client.informer import SharedInformerFactory
 from sliceplane.controllers import podutil
+from sliceplane.controllers.base import QueueController, requeue_or_forget, wait_idle
 from sliceplane.controllers.endpointslice.cache import SliceIndex
 from sliceplane.controllers.endpointslice.reconciler import SlicePlan, reconcile, reconcile_changes
 from sliceplane.controllers.endpointslice.topology import (
@@ -129,36 +130,23 @@ def _service_shape(svc: Obj) -> tuple[Any, ...]:
             meta.get("deletionTimestamp"))
 
 
-async def wait_synced_or_stopped(informers: Iterable[Any], stopped: asyncio.Event) -> bool:
-    """Wait for every informer's first list; False if stopped before that."""
-    synced = asyncio.ensure_future(asyncio.gather(*(i.wait_synced() for i in informers)))
-    stop = asyncio.ensure_future(stopped.wait())
-    try:
-        await asyncio.wait({synced, stop}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for f in (synced, stop):
-            if not f.done():
-                f.cancel()
-    return synced.done() and not synced.cancelled()
-
-
-class EndpointSliceController:
+class EndpointSliceController(QueueController):
     """Keeps every selector Service's EndpointSlices equal to its pods."""
 
     def __init__(self, client: Any, *, max_endpoints_per_slice: int = 100, workers: int = 5,
-                 batch_period: float = 0.0, incremental: bool = True) -> None:
-        from sliceplane.client.informer import Informer
+                 batch_period: float = 0.0, incremental: bool = True,
+                 informers: SharedInformerFactory | None = None) -> None:
         from sliceplane.client.workqueue import WorkQueue
 
-        self.client = client
+        super().__init__(client, informers)
         self.max_endpoints_per_slice = check_max_endpoints_per_slice(max_endpoints_per_slice)
         self.workers = workers
         self.batch_period = batch_period
         self.incremental = incremental
-        self.services = Informer(client, SERVICES)
-        self.pods = Informer(client, PODS)
-        self.nodes = Informer(client, NODES)
-        self.slices = Informer(client, ENDPOINT_SLICES, label_selector=f"{LABEL_MANAGED_BY}={CONTROLLER_NAME}")
+        self.services = self._informer(SERVICES)
+        self.pods = self._informer(PODS)
+        self.nodes = self._informer(NODES)
+        self.slices = self._informer(ENDPOINT_SLICES, label_selector=f"{LABEL_MANAGED_BY}={CONTROLLER_NAME}")
         self.services.add_index("namespace", _by_namespace)
         self.pods.add_index("namespace", _by_namespace)
         self.queue = WorkQueue("endpoint_slice")
@@ -170,14 +158,11 @@ class EndpointSliceController:
         self._full: set[str] = set()  # service keys whose next sync must be a full reconcile
         self._planned_uid: dict[str, str] = {}  # service key -> uid of the Service we last planned
         self._waiting_for_node: dict[str, set[str]] = {}  # node name -> service keys that lacked it
-        self._busy = 0  # keys being synced right now
         self._topology: ZoneTopology | None = None  # zones' CPU shares; None: recompute from nodes
         self._auto_state: dict[str, str] = {}  # service key -> last hint outcome recorded (Auto)
         self.recorder = EventRecorder(client, "endpoint-slice-controller")
         self.full_plan_in_thread = FULL_PLAN_IN_THREAD
         self.stats: Counter[str] = Counter()  # syncs, full/incremental, stale, errors, create/update/delete
-        self._tasks: list[asyncio.Task[Any]] = []
-        self._stopped = asyncio.Event()
 
         self.services.add_handlers(self._on_service, self._on_service_update, self._on_service_delete)
         self.pods.add_handlers(self._on_pod_add, self._on_pod_update, self._on_pod_delete)
@@ -192,49 +177,20 @@ class EndpointSliceController:
 
     async def run(self, workers: int | None = None) -> None:
         """Run until `stop()`: informers first, workers once every cache has synced."""
-        informers = (self.services, self.pods, self.nodes, self.slices)
-        self._tasks = [asyncio.create_task(i.run(), name=f"endpointslice-informer-{i.info.plural}")
-                       for i in informers]
         try:
-            if not await wait_synced_or_stopped(informers, self._stopped):
+            if not await self._start_informers((self.services, self.pods, self.nodes, self.slices)):
                 return
-            n = workers or self.workers
-            self._tasks += [asyncio.create_task(self._worker(), name=f"endpointslice-worker-{i}") for i in range(n)]
-            await self._stopped.wait()
+            await self._work_until_stopped(self.queue, self.sync, workers or self.workers, log, self._handle_result)
         finally:
             await self._cancel_tasks()
 
     async def stop(self) -> None:
-        self.queue.shutdown()
-        self._stopped.set()
-        for informer in (self.services, self.pods, self.nodes, self.slices):
-            with contextlib.suppress(Exception):
-                informer.stop()
-        await self._cancel_tasks()
+        await self._shutdown(self.queue)
         await self.recorder.close()
-
-    async def _cancel_tasks(self) -> None:
-        tasks, self._tasks = self._tasks, []
-        current = asyncio.current_task()
-        for t in tasks:
-            if t is not current:
-                t.cancel()
-        for t in tasks:
-            if t is not current:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
 
     async def wait_idle(self, settle: float = 0.05) -> None:
         """Return once nothing is queued, parked or being synced (for tests and benchmarks)."""
-        while True:
-            if self._idle():
-                await asyncio.sleep(settle)
-                if self._idle():
-                    return
-            await asyncio.sleep(settle)
-
-    def _idle(self) -> bool:
-        return len(self.queue) == 0 and self.queue.parked == 0 and self._busy == 0
+        await wait_idle([self.queue], self._busy, settle=settle, include_parked=True)
 
     # --- handlers: record and enqueue, nothing else -------------------------------------------
 
@@ -371,43 +327,12 @@ class EndpointSliceController:
 
     # --- workers ------------------------------------------------------------------------------
 
-    async def _worker(self) -> None:
-        from sliceplane.client.workqueue import ShutDown
-
-        while True:
-            try:
-                key = await self.queue.get()
-            except ShutDown:
-                return
-            self._busy += 1
-            try:
-                err: BaseException | None = None
-                try:
-                    await self.sync(str(key))
-                except asyncio.CancelledError:
-                    raise
-                except Exception as e:
-                    err = e
-                self._handle_result(str(key), err)
-            finally:
-                self._busy -= 1
-                self.queue.done(key)
-
-    def _handle_result(self, key: str, err: BaseException | None) -> None:
-        if err is None:
-            self.queue.forget(key)
-            return
-        if isinstance(err, StaleCacheError):
-            self.stats["stale"] += 1
-        else:
-            self.stats["errors"] += 1
-        if self.queue.num_requeues(key) < MAX_RETRIES:
-            level = logging.DEBUG if isinstance(err, StaleCacheError) else logging.INFO
-            log.log(level, "syncing endpoint slices for %s failed, retrying: %s", key, err)
-            self.queue.add_rate_limited(key)
-            return
-        log.warning("dropping %s from the endpoint slice queue after %d retries: %s", key, MAX_RETRIES, err)
-        self.queue.forget(key)
+    def _handle_result(self, key: str, err: Exception | None) -> None:
+        if err is not None:
+            self.stats["stale" if isinstance(err, StaleCacheError) else "errors"] += 1
+        requeue_or_forget(self.queue, key, err, log, max_retries=MAX_RETRIES,
+                          quiet=isinstance(err, StaleCacheError), what="syncing endpoint slices for",
+                          queue_name="endpoint slice")
 
     async def sync(self, key: str) -> None:
         """Bring one Service's slices to the desired state (raises to be retried)."""

@@ -8,8 +8,6 @@ never makes it mirror twice.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter
@@ -17,7 +15,8 @@ from typing import Any
 
 from sliceplane.api.meta import key_of, name_of, namespace_of, resource_version_of, split_key
 from sliceplane.api.registry import ENDPOINT_SLICES, ENDPOINTS, SERVICES
-from sliceplane.controllers.endpointslice.controller import wait_synced_or_stopped
+from sliceplane.client.informer import SharedInformerFactory
+from sliceplane.controllers.base import QueueController, requeue_or_forget, wait_idle
 from sliceplane.controllers.mirroring.planner import (
     CONTROLLER_NAME,
     LABEL_MANAGED_BY,
@@ -52,22 +51,21 @@ def _rv(obj: Obj | None) -> int:
         return -1
 
 
-class EndpointSliceMirroringController:
+class EndpointSliceMirroringController(QueueController):
     """Mirrors hand-written Endpoints of selectorless Services into EndpointSlices."""
 
     def __init__(self, client: Any, *, max_endpoints_per_subset: int = 1000, workers: int = 2,
-                 record_events: bool = True) -> None:
-        from sliceplane.client.informer import Informer
+                 record_events: bool = True, informers: SharedInformerFactory | None = None) -> None:
         from sliceplane.client.workqueue import WorkQueue
 
         if max_endpoints_per_subset < 1:
             raise ValueError("max_endpoints_per_subset must be at least 1")
-        self.client = client
+        super().__init__(client, informers)
         self.max_endpoints_per_subset = max_endpoints_per_subset
         self.workers = workers
-        self.services = Informer(client, SERVICES)
-        self.endpoints = Informer(client, ENDPOINTS)
-        self.slices = Informer(client, ENDPOINT_SLICES, label_selector=f"{LABEL_MANAGED_BY}={CONTROLLER_NAME}")
+        self.services = self._informer(SERVICES)
+        self.endpoints = self._informer(ENDPOINTS)
+        self.slices = self._informer(ENDPOINT_SLICES, label_selector=f"{LABEL_MANAGED_BY}={CONTROLLER_NAME}")
         self.slices.add_index("service", _service_key_of_slice)
         self.queue = WorkQueue("endpointslice_mirroring")
         self.recorder = EventRecorder(client, "endpointslice-mirroring-controller", enabled=record_events)
@@ -75,9 +73,6 @@ class EndpointSliceMirroringController:
         # key -> slice name -> resourceVersion we wrote (-1: we deleted it)
         self._written: dict[str, dict[str, int]] = {}
         self._last_events: dict[str, tuple[Any, ...]] = {}
-        self._busy = 0
-        self._tasks: list[asyncio.Task[Any]] = []
-        self._stopped = asyncio.Event()
 
         self.services.add_handlers(self._enqueue, lambda _o, n: self._enqueue(n), self._enqueue)
         self.endpoints.add_handlers(self._enqueue, self._on_endpoints_update, self._enqueue)
@@ -88,44 +83,19 @@ class EndpointSliceMirroringController:
         return self.stats["create"] + self.stats["update"] + self.stats["delete"]
 
     async def run(self) -> None:
-        informers = (self.services, self.endpoints, self.slices)
-        self._tasks = [asyncio.create_task(i.run(), name=f"mirroring-informer-{i.info.plural}") for i in informers]
         try:
-            if not await wait_synced_or_stopped(informers, self._stopped):
+            if not await self._start_informers((self.services, self.endpoints, self.slices)):
                 return
-            self._tasks += [asyncio.create_task(self._worker(), name=f"mirroring-worker-{i}")
-                            for i in range(self.workers)]
-            await self._stopped.wait()
+            await self._work_until_stopped(self.queue, self.sync, self.workers, log, self._handle_result)
         finally:
             await self._cancel_tasks()
 
     async def stop(self) -> None:
-        self.queue.shutdown()
-        self._stopped.set()
-        for informer in (self.services, self.endpoints, self.slices):
-            with contextlib.suppress(Exception):
-                informer.stop()
-        await self._cancel_tasks()
+        await self._shutdown(self.queue)
         await self.recorder.close()
 
-    async def _cancel_tasks(self) -> None:
-        tasks, self._tasks = self._tasks, []
-        current = asyncio.current_task()
-        for t in tasks:
-            if t is not current:
-                t.cancel()
-        for t in tasks:
-            if t is not current:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
-
     async def wait_idle(self, settle: float = 0.05) -> None:
-        while True:
-            if len(self.queue) == 0 and self.queue.parked == 0 and self._busy == 0:
-                await asyncio.sleep(settle)
-                if len(self.queue) == 0 and self.queue.parked == 0 and self._busy == 0:
-                    return
-            await asyncio.sleep(settle)
+        await wait_idle([self.queue], self._busy, settle=settle, include_parked=True)
 
     # --- handlers ------------------------------------------------------------------------------
 
@@ -148,33 +118,11 @@ class EndpointSliceMirroringController:
 
     # --- workers -------------------------------------------------------------------------------
 
-    async def _worker(self) -> None:
-        from sliceplane.client.workqueue import ShutDown
-
-        while True:
-            try:
-                key = await self.queue.get()
-            except ShutDown:
-                return
-            self._busy += 1
-            try:
-                try:
-                    await self.sync(str(key))
-                    self.queue.forget(key)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as e:
-                    self.stats["stale" if isinstance(e, StaleCacheError) else "errors"] += 1
-                    if self.queue.num_requeues(key) < MAX_RETRIES:
-                        log.log(logging.DEBUG if isinstance(e, StaleCacheError) else logging.INFO,
-                                "mirroring %s failed, retrying: %s", key, e)
-                        self.queue.add_rate_limited(key)
-                    else:
-                        log.warning("dropping %s from the mirroring queue: %s", key, e)
-                        self.queue.forget(key)
-            finally:
-                self._busy -= 1
-                self.queue.done(key)
+    def _handle_result(self, key: str, err: Exception | None) -> None:
+        if err is not None:
+            self.stats["stale" if isinstance(err, StaleCacheError) else "errors"] += 1
+        requeue_or_forget(self.queue, key, err, log, max_retries=MAX_RETRIES,
+                          quiet=isinstance(err, StaleCacheError), what="mirroring", queue_name="mirroring")
 
     def _stale(self, key: str) -> bool:
         ns, _ = split_key(key)
