@@ -154,6 +154,23 @@ class QueueController:
         self.informer_factory.start()
         return await synced_or_stopped([i.wait_synced() for i in informers], self._stopped)
 
+    async def _run_queue(self, informers: Iterable[Informer], queue: Any, sync: Callable[[str], Awaitable[Any]],
+                         workers: int, log: logging.Logger) -> None:
+        """A whole run(): informers, then workers over `queue` until it shuts down."""
+        if self._stopped.is_set():
+            return
+        try:
+            if not await self._start_informers(informers):
+                return
+            await run_workers(queue, sync, workers, log, self._busy)
+        finally:
+            await self._cancel_tasks()
+
+    async def _wait_synced_idle(self, informers: Iterable[Informer], *queues: Any) -> None:
+        """Until the informers have synced, the queues are empty and no sync runs (tests, benchmarks)."""
+        informers = list(informers)
+        await wait_idle(list(queues), self._busy, lambda: all(i.has_synced for i in informers))
+
     async def _work_until_stopped(self, queue: Any, sync: Callable[[str], Awaitable[Any]], workers: int,
                                   log: logging.Logger, on_result: ResultHandler) -> None:
         """Workers as a task of ours, so that stop() cancels a sync in flight rather than awaiting it."""

@@ -46,10 +46,8 @@ from sliceplane.controllers.workload_util import (
     is_controlled_by,
     mutate,
     plan_claims,
-    run_workers,
     selector_is_empty,
     selector_matches,
-    wait_idle,
     with_owner_ref,
     without_owner_refs,
 )
@@ -965,25 +963,15 @@ class DeploymentController(QueueController):
         self.rs_informer.add_handlers(self._on_rs_add, self._on_rs_update, self._on_rs_delete)
 
     async def run(self, workers: int | None = None) -> None:
-        if self._stopped.is_set():
-            return
-        try:
-            if not await self._start_informers([self.d_informer, self.rs_informer]):
-                return
-            await run_workers(self.queue, self.sync, workers or self.workers, log, self._busy)
-        finally:
-            await self._cancel_tasks()
+        await self._run_queue([self.d_informer, self.rs_informer], self.queue, self.sync, workers or self.workers, log)
 
     async def wait_idle(self) -> None:
         """Until the caches have synced, the queue is empty and no sync runs (tests, benchmarks)."""
-        informers = [self.d_informer, self.rs_informer]
-        await wait_idle([self.queue], self._busy, lambda: all(i.has_synced for i in informers))
+        await self._wait_synced_idle([self.d_informer, self.rs_informer], self.queue)
 
     async def stop(self) -> None:
-        self._stopped.set()
-        self.queue.shutdown()
+        await self._shutdown(self.queue)
         await self.recorder.close()
-        await self._cancel_tasks()
 
     # --- handlers ------------------------------------------------------------------------------
 

@@ -28,7 +28,6 @@ from sliceplane.controllers.base import QueueController
 from sliceplane.controllers.workload_util import (
     mutate,
     run_workers,
-    wait_idle,
     without_finalizer,
     without_owner_refs,
 )
@@ -179,8 +178,7 @@ class GarbageCollector(QueueController):
 
     async def wait_idle(self) -> None:
         """Until the caches have synced, the queues are empty and no worker runs (tests, benchmarks)."""
-        await wait_idle([self.delete_queue, self.orphan_queue], self._busy,
-                        lambda: all(i.has_synced for i in self.informers.values()))
+        await self._wait_synced_idle(self.informers.values(), self.delete_queue, self.orphan_queue)
 
     async def stop(self) -> None:
         await self._shutdown(self.delete_queue, self.orphan_queue)

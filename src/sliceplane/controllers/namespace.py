@@ -21,7 +21,6 @@ from sliceplane.api.meta import metadata, name_of, parse_time, rfc3339, uid_of
 from sliceplane.api.registry import NAMESPACES, RESOURCES, ResourceInfo
 from sliceplane.client.informer import SharedInformerFactory
 from sliceplane.controllers.base import QueueController
-from sliceplane.controllers.workload_util import run_workers, wait_idle
 
 log = logging.getLogger(__name__)
 
@@ -152,19 +151,11 @@ class NamespaceController(QueueController):
             self.queue.add(name_of(ns))
 
     async def run(self, workers: int | None = None) -> None:
-        if self._stopped.is_set():
-            return
-        try:
-            if not await self._start_informers([self.informer]):
-                return
-            await run_workers(self.queue, self.sync, workers or self.workers, log, self._busy)
-        finally:
-            await self._cancel_tasks()
+        await self._run_queue([self.informer], self.queue, self.sync, workers or self.workers, log)
 
     async def wait_idle(self) -> None:
         """Until the caches have synced, the queue is empty and no sync runs (tests, benchmarks)."""
-        informers = [self.informer]
-        await wait_idle([self.queue], self._busy, lambda: all(i.has_synced for i in informers))
+        await self._wait_synced_idle([self.informer], self.queue)
 
     async def stop(self) -> None:
         await self._shutdown(self.queue)

@@ -46,9 +46,7 @@ from sliceplane.controllers.workload_util import (
     plan_claims,
     pod_phase,
     pod_ready_time,
-    run_workers,
     selector_matches,
-    wait_idle,
     with_owner_ref,
     without_owner_refs,
 )
@@ -394,25 +392,15 @@ class ReplicaSetController(QueueController):
         self.pod_informer.add_handlers(self._on_pod_add, self._on_pod_update, self._on_pod_delete)
 
     async def run(self, workers: int | None = None) -> None:
-        if self._stopped.is_set():
-            return
-        try:
-            if not await self._start_informers([self.rs_informer, self.pod_informer]):
-                return
-            await run_workers(self.queue, self.sync, workers or self.workers, log, self._busy)
-        finally:
-            await self._cancel_tasks()
+        await self._run_queue([self.rs_informer, self.pod_informer], self.queue, self.sync, workers or self.workers, log)
 
     async def wait_idle(self) -> None:
         """Until the caches have synced, the queue is empty and no sync runs (tests, benchmarks)."""
-        informers = [self.rs_informer, self.pod_informer]
-        await wait_idle([self.queue], self._busy, lambda: all(i.has_synced for i in informers))
+        await self._wait_synced_idle([self.rs_informer, self.pod_informer], self.queue)
 
     async def stop(self) -> None:
-        self._stopped.set()
-        self.queue.shutdown()
+        await self._shutdown(self.queue)
         await self.recorder.close()
-        await self._cancel_tasks()
 
     # --- event handlers: only bookkeeping and enqueueing ------------------------------------------
 
