@@ -224,13 +224,17 @@ def test_unknown_field_strict(cluster: tuple[Up, Kubectl]) -> None:
 
 
 def test_object_over_size_limit(cluster: tuple[Up, Kubectl]) -> None:
+    """The seed's failure: an Endpoints object with 80,000 addresses (about 1.8 MB) is valid but over
+    the 1.5 MiB object limit, so the API server refuses it with 413, whatever the store."""
     _, k = cluster
-    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "huge"},
-          "data": {"blob": "x" * (1536 * 1024 + 10)}}
-    err = _bad(k, cm)
-    # Kubernetes refuses a ConfigMap over 1 MiB in validation (422), before the store's size limit.
-    assert "Request entity too large" in err or "RequestEntityTooLarge" in err or "too large" in err or \
-        "Too long: may not be more than 1048576 bytes" in err, err
+    addresses = [{"ip": f"10.{i // 65536}.{i // 256 % 256}.{i % 256}"} for i in range(80_000)]
+    ep = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "huge"},
+          "subsets": [{"addresses": addresses, "ports": [{"port": 80}]}]}
+    body = json.dumps(ep)
+    assert 1536 * 1024 < len(body) < 3 * 1024 * 1024
+    err = _bad(k, ep)
+    assert "Request entity too large" in err or "is too large" in err, err
+    assert k.run("get", "endpoints", "huge", check=False).returncode != 0
 
 
 def test_stale_resource_version(cluster: tuple[Up, Kubectl]) -> None:
