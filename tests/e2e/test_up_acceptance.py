@@ -107,9 +107,11 @@ def test_scale_and_rollout(cluster: tuple[Up, Kubectl]) -> None:
 
         wait_for(scaled, 90, interval=1, what="250 ready endpoints")
         slices = slices_of(k, "frontend")
+        # 3 slices of at most 100; how they are packed depends on how pod changes were grouped
+        # into syncs, as in Kubernetes.
         assert len(slices) == 3
         assert all(len(s["endpoints"]) <= 100 for s in slices)
-        assert sorted(len(s["endpoints"]) for s in slices) == [50, 100, 100]
+        assert sum(len(s["endpoints"]) for s in slices) == 250
 
         k.run("rollout", "restart", "deployment", "frontend")
         k.run("rollout", "status", "deployment", "frontend", "--timeout=180s", timeout=200)
