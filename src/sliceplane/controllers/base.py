@@ -61,6 +61,12 @@ async def wait_idle(queues: list[Any], busy: Busy, synced: Callable[[], bool] | 
         await asyncio.sleep(settle or poll)
 
 
+# How often the endpoint controllers (EndpointSlice, Endpoints, mirroring) retry a key before
+# dropping it until its next event, as Kubernetes' maxRetries. With the queue's backoff (5 ms
+# doubling) the delays are 5 ms, 10 ms, ... 82 s: about 2.7 minutes in all.
+MAX_RETRIES = 15
+
+
 def requeue_or_forget(queue: Any, key: str, err: Exception | None, log: logging.Logger, *,
                       max_retries: int | None = None, quiet: bool = False, what: str = "sync",
                       queue_name: str = "") -> None:

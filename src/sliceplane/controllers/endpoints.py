@@ -35,7 +35,7 @@ from sliceplane.api.meta import key_of, name_of, namespace_of, split_key, uid_of
 from sliceplane.api.registry import ENDPOINTS, PODS, SERVICES
 from sliceplane.client.informer import SharedInformerFactory
 from sliceplane.controllers import podutil
-from sliceplane.controllers.base import QueueController, requeue_or_forget, wait_idle
+from sliceplane.controllers.base import MAX_RETRIES, QueueController, requeue_or_forget, wait_idle
 from sliceplane.controllers.endpointslice.triggertime import TriggerTimeTracker, format_trigger_time
 
 log = logging.getLogger(__name__)
@@ -48,10 +48,6 @@ TRUNCATED = "truncated"
 ANNOTATION_TRIGGER_TIME = "endpoints.kubernetes.io/last-change-trigger-time"
 LABEL_HEADLESS = "service.kubernetes.io/headless"
 LEADER_ANNOTATION = "control-plane.alpha.kubernetes.io/leader"
-
-# Retries before a Service is dropped from the queue (until its next event). With the queue's
-# backoff (5ms doubling): 5ms, 10ms, 20ms, ... 82s.
-MAX_RETRIES = 15
 
 SYNCS = PromCounter("endpoint_controller_syncs", "Endpoints controller syncs, by result", ["result"])
 CHANGES = PromCounter("endpoint_controller_changes", "Endpoints writes by the controller, by operation",

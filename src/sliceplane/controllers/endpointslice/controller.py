@@ -29,7 +29,7 @@ from sliceplane.api.meta import key_of, name_of, namespace_of, split_key, uid_of
 from sliceplane.api.registry import ENDPOINT_SLICES, NODES, PODS, SERVICES
 from sliceplane.client.informer import SharedInformerFactory
 from sliceplane.controllers import podutil
-from sliceplane.controllers.base import QueueController, requeue_or_forget, wait_idle
+from sliceplane.controllers.base import MAX_RETRIES, QueueController, requeue_or_forget, wait_idle
 from sliceplane.controllers.endpointslice.cache import SliceIndex
 from sliceplane.controllers.endpointslice.reconciler import SlicePlan, reconcile, reconcile_changes
 from sliceplane.controllers.endpointslice.topology import (
@@ -58,11 +58,6 @@ from sliceplane.controllers.workload_util import EventRecorder
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
-
-# A Service is retried this many times before it is dropped from the queue (until its next
-# event). With the queue's backoff (5ms doubling) the delays are 5ms, 10ms, ... 82s: about
-# 2.7 minutes in all.
-MAX_RETRIES = 15
 
 # Wait at least this long before syncing a Service after someone else changed one of its
 # slices, so that bursts of such changes (or the initial list) batch into one sync.

@@ -16,7 +16,7 @@ from typing import Any
 from sliceplane.api.meta import key_of, name_of, namespace_of, resource_version_of, split_key
 from sliceplane.api.registry import ENDPOINT_SLICES, ENDPOINTS, SERVICES
 from sliceplane.client.informer import SharedInformerFactory
-from sliceplane.controllers.base import QueueController, requeue_or_forget, wait_idle
+from sliceplane.controllers.base import MAX_RETRIES, QueueController, requeue_or_forget, wait_idle
 from sliceplane.controllers.mirroring.planner import (
     CONTROLLER_NAME,
     LABEL_MANAGED_BY,
@@ -29,10 +29,6 @@ from sliceplane.controllers.workload_util import EventRecorder
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
-
-# Retries per key before it is dropped until its next event: with the queue's backoff (5ms
-# doubling) about 2.7 minutes in all, as for the EndpointSlice controller.
-MAX_RETRIES = 15
 
 
 class StaleCacheError(Exception):
