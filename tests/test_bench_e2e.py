@@ -123,3 +123,33 @@ def test_batching_reports_fewer_rolling_writes(tmp_path: Path) -> None:
         counts[period] = (rolling.writes, rolling.events_per_watcher[0])
     assert counts[1.0][0] < counts[0.0][0], counts
     assert counts[1.0][1] < counts[0.0][1], counts
+
+
+def test_bench_command_sweep_end_to_end(tmp_path: Path) -> None:
+    """The CLI as a user runs it: a two-point sweep of slices of 10, JSON and plot written, the
+    creation writes exact at each P, and the growth exponent fitted across P."""
+    out, png = tmp_path / "sweep.json", tmp_path / "sweep.png"
+    r = subprocess.run([sys.executable, "-m", "sliceplane", "bench", "--sweep", "30,60", "--watchers", "2",
+                        "--representations", "slices", "--max-endpoints-per-slice", "10", "--json", str(out),
+                        "--plot", str(png), "--work-dir", str(tmp_path / "work")],
+                       capture_output=True, text=True, timeout=280)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    assert doc["pods"] == [30, 60]
+    for d, p in zip(doc["sweep"], (30, 60), strict=True):
+        assert [x["run"] for x in d["runs"]] == ["slices-10"]
+        create = next(x for x in d["results"] if x["scenario"] == "create")
+        assert create["measured"]["writes"] == p // 10
+        assert create["measured"]["events_per_watcher_each"] == [p // 10, p // 10]
+    # creation doubles its bytes when P doubles: k near 1
+    assert 0.8 < doc["growth"]["create"]["slices-10"] < 1.2
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "P=60: finished" in r.stdout
+
+
+def test_bench_command_bad_representation() -> None:
+    r = subprocess.run([sys.executable, "-m", "sliceplane", "bench", "--representations", "slices,pods"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert "--representations takes endpoints and/or slices" in r.stderr
+    assert "Traceback" not in r.stderr

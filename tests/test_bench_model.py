@@ -76,3 +76,20 @@ def test_seed_failure_point() -> None:
 def test_bad_representation(text: str) -> None:
     with pytest.raises(ValueError):
         Representation.parse(text)
+
+
+GROWTH_CASES = [
+    ("linear", [(500, 5e4), (1000, 1e5), (2000, 2e5)], 1.0),
+    ("quadratic", [(500, 2.5e5), (1000, 1e6), (5000, 2.5e7)], 2.0),
+    ("flat", [(500, 300.0), (20000, 300.0)], 0.0),
+    ("one-point", [(500, 10.0)], None),
+    ("same-p-twice", [(500, 10.0), (500, 20.0)], None),
+    ("zero-cost-dropped", [(500, 0.0), (1000, 10.0)], None),
+]
+
+
+@pytest.mark.parametrize(("points", "want"), [c[1:] for c in GROWTH_CASES], ids=[c[0] for c in GROWTH_CASES])
+def test_growth_exponent(points: list[tuple[int, float]], want: float | None) -> None:
+    from sliceplane.bench.report import growth_exponent
+
+    assert growth_exponent(points) == want

@@ -602,6 +602,10 @@ def bench(
         str | None, typer.Option(help="Comma-separated P values (e.g. 500,1000,2000): run at each P instead of "
                                       "--pods; --plot then draws how bytes per watcher grow with P.")
     ] = None,
+    representations: Annotated[
+        str, typer.Option(help="Which representations to run (comma-separated): endpoints (both of its runs), "
+                               "slices (each --max-endpoints-per-slice).")
+    ] = "endpoints,slices",
 ) -> None:
     """The KEP-0752 talk's evaluation on real components: create, update, rolling x Endpoints / slices of B."""
     import json
@@ -628,11 +632,17 @@ def bench(
     for s in limited:
         if s not in ("create", "update", "rolling"):
             raise typer.BadParameter(f"unknown scenario {s!r}")
-    runs = [RunSpec(Representation("endpoints"), DEFAULT_MAX_OBJECT_BYTES, limited),
-            RunSpec(Representation("endpoints"), raised_max_object_bytes),
-            *(RunSpec(Representation("slices", b)) for b in sizes)]
-    if batch_period:
-        runs += [RunSpec(Representation("slices", b), batch_period=batch_period) for b in sizes]
+    kinds = [k.strip() for k in representations.split(",") if k.strip()]
+    if not kinds or any(k not in ("endpoints", "slices") for k in kinds):
+        raise typer.BadParameter(f"--representations takes endpoints and/or slices, not {representations!r}")
+    runs: list[RunSpec] = []
+    if "endpoints" in kinds:
+        runs += [RunSpec(Representation("endpoints"), DEFAULT_MAX_OBJECT_BYTES, limited),
+                 RunSpec(Representation("endpoints"), raised_max_object_bytes)]
+    if "slices" in kinds:
+        runs += [RunSpec(Representation("slices", b)) for b in sizes]
+        if batch_period:
+            runs += [RunSpec(Representation("slices", b), batch_period=batch_period) for b in sizes]
     console = Console()
     command = " ".join(["sliceplane", *sys.argv[1:]])
     docs = []

@@ -1,9 +1,10 @@
 """The node agent (kube-proxy's role): watch Services and EndpointSlices (or legacy Endpoints),
 keep this node's service table, measure what it costs.
 
-The shell owns the caches; every table computation is `servicetable`'s pure functions. A slice
-event recomputes only its Service's rows (kube-proxy does the same per Service). The table is
-published as a snapshot file (see `snapshot.py`); metrics as counters (see `metrics.py`).
+The shell owns the caches; every computation is pure (`endpointslicecache`, `servicetable`). A
+slice event updates only its own endpoints in the EndpointSliceCache, O(slice) rather than
+O(Service); a Service's table rows are rebuilt when the table is read. The table is published as
+a snapshot file (see `snapshot.py`); metrics as counters (see `metrics.py`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sliceplane.agent.endpointslicecache import EndpointSliceCache
 from sliceplane.agent.metrics import AgentMetrics
 from sliceplane.agent.reflector import Reflector
 from sliceplane.agent.servicetable import (
@@ -29,7 +31,6 @@ from sliceplane.agent.servicetable import (
     SliceInfo,
     Table,
     endpoints_to_info,
-    merge_endpoints,
     service_entries,
     service_to_info,
     slice_to_info,
@@ -46,8 +47,11 @@ Obj = dict[str, Any]
 
 SOURCES = ("slices", "endpoints")
 # Snapshot writes: at most one per DEBOUNCE after a change, and one per HEARTBEAT regardless.
+# A snapshot of a large table costs O(table): the wait after one is at least SNAPSHOT_COST_FACTOR
+# times what it took, so publishing never takes more than ~1/(1+factor) of the agent's time.
 SNAPSHOT_DEBOUNCE = 0.2
 SNAPSHOT_HEARTBEAT = 2.0
+SNAPSHOT_COST_FACTOR = 10.0
 # How often the agent re-reads its Node (zone label); sooner while the Node does not exist.
 NODE_REFRESH = 30.0
 NODE_RETRY = 1.0
@@ -87,17 +91,12 @@ class NodeAgent:
         self.metrics = AgentMetrics(node_name)
         self.started = clock()
         self.node_found = False
-        # caches
+        # caches: Services, and the endpoints of every slice (or Endpoints object), merged per
+        # Service port as events arrive; a Service's table rows are rebuilt only when read.
         self.services: dict[str, ServiceInfo | None] = {}
-        self.infos: dict[str, SliceInfo] = {}  # slice (or Endpoints) key -> info
-        self.infos_by_service: dict[str, set[str]] = {}
-        self.rows: dict[str, Table] = {}  # service key -> its rows
-        # Slice events of one network read are merged once per Service, as kube-proxy syncs
-        # after a burst rather than per event: a rollout of P one-endpoint slices would otherwise
-        # recompute the Service P times.
-        self._pending: set[str] = set()
-        self._pending_triggers: list[float] = []
-        self._flush_scheduled = False
+        self.cache = EndpointSliceCache(ip_family)
+        self.rows: dict[str, Table] = {}  # service key -> its rows, as last built
+        self._stale: set[str] = set()  # services whose rows must be rebuilt before the next read
         self._dirty = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopped = asyncio.Event()
@@ -180,76 +179,30 @@ class NodeAgent:
         if self.mode != "full":
             self._dirty.set()
             return
-        self.infos = {}
-        self.infos_by_service = {}
-        for obj in items:
-            info = self._to_info(obj)
-            if info is not None:
-                key = _key(obj)
-                self.infos[key] = info
-                self.infos_by_service.setdefault(info.service_key, set()).add(key)
+        self.cache.replace((_key(o), info) for o in items if (info := self._to_info(o)) is not None)
         self._recompute_all()
 
     def _info_event(self, typ: str, obj: Obj) -> None:
-        key = _key(obj)
-        old = self.infos.pop(key, None)
-        touched = set()
-        if old is not None:
-            touched.add(old.service_key)
-            keys = self.infos_by_service.get(old.service_key)
-            if keys is not None:
-                keys.discard(key)
-                if not keys:
-                    del self.infos_by_service[old.service_key]
+        info = self._to_info(obj) if typ != "DELETED" else None
+        changed = self.cache.update(_key(obj), info)
+        for svc in changed:
+            self._recompute(svc)
         if typ != "DELETED":
-            info = self._to_info(obj)
-            if info is not None:
-                self.infos[key] = info
-                self.infos_by_service.setdefault(info.service_key, set()).add(key)
-                touched.add(info.service_key)
-        self._pending |= touched
-        if typ != "DELETED":
+            # The cache now holds the change: that is when it counts as programmed.
             t = trigger_time(obj)
             # Changes made before this agent started are not latencies it can measure.
             if t is not None and t >= self.started - 1.0:
-                self._pending_triggers.append(t)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            # Without a running loop (pure use), table() and snapshot() flush instead.
-            with contextlib.suppress(RuntimeError):
-                asyncio.get_running_loop().call_soon(self.flush)
-
-    def flush(self) -> None:
-        """Apply the pending slice events to the table; latency is measured here, when the
-        table reflects the change."""
-        self._flush_scheduled = False
-        pending, self._pending = self._pending, set()
-        for svc in sorted(pending):
-            self._recompute(svc)
-        if self._pending_triggers:
-            now = self.clock()
-            for t in self._pending_triggers:
-                self.metrics.observe_latency(now - t)
-            self._pending_triggers = []
+                self.metrics.observe_latency(self.clock() - t)
 
     # --- the table ----------------------------------------------------------------------------
 
     def _recompute(self, service_key: str) -> None:
-        svc = self.services.get(service_key)
-        if svc is None:
-            changed = self.rows.pop(service_key, None) is not None
-        else:
-            infos = [self.infos[k] for k in sorted(self.infos_by_service.get(service_key, ()))]
-            rows = service_entries(svc, merge_endpoints(infos, self.node.ip_family), self.node)
-            changed = self.rows.get(service_key) != rows
-            self.rows[service_key] = rows
-        if changed:
-            self._changed()
+        self._stale.add(service_key)
+        self._changed()
 
     def _recompute_all(self) -> None:
         self.rows = {}
-        for key in list(self.services):
-            self._recompute(key)
+        self._stale = set(self.services)
         self._changed()
 
     def _changed(self) -> None:
@@ -257,7 +210,13 @@ class NodeAgent:
         self._dirty.set()
 
     def table(self) -> Table:
-        self.flush()
+        for key in self._stale:
+            svc = self.services.get(key)
+            if svc is None:
+                self.rows.pop(key, None)
+            else:
+                self.rows[key] = service_entries(svc, self.cache.endpoints(key), self.node)
+        self._stale = set()
         out: Table = {}
         for rows in self.rows.values():
             out.update(rows)
@@ -285,10 +244,11 @@ class NodeAgent:
         heartbeat = SNAPSHOT_HEARTBEAT if self.mode == "full" else SNAPSHOT_HEARTBEAT * 2.5
         while True:
             self._dirty.clear()
+            t0 = time.perf_counter()
             try:
                 write_snapshot(path, self.snapshot())
             except OSError as e:
                 log.warning("%s: cannot write %s: %s", self.node.name, path, e)
-            await asyncio.sleep(SNAPSHOT_DEBOUNCE)
+            await asyncio.sleep(max(SNAPSHOT_DEBOUNCE, SNAPSHOT_COST_FACTOR * (time.perf_counter() - t0)))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._dirty.wait(), heartbeat)

@@ -174,7 +174,7 @@ def is_ignored(obj: Obj) -> bool:
     return any(k in labels for k in IGNORED_LABELS)
 
 
-def _ip_family(address: str) -> str | None:
+def ip_family_of(address: str) -> str | None:
     try:
         return IPV6 if ipaddress.ip_address(address).version == 6 else IPV4
     except ValueError:
@@ -249,7 +249,7 @@ def service_to_info(obj: Obj, ip_family: str = IPV4) -> ServiceInfo | None:
     if spec.get("type") == "ExternalName":
         return None
     ips = list(spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else []))
-    ips = [ip for ip in ips if ip and ip != "None" and _ip_family(ip) == ip_family]
+    ips = [ip for ip in ips if ip and ip != "None" and ip_family_of(ip) == ip_family]
     if not ips:
         return None
     ports = tuple((p.get("name") or "", int(p.get("port") or 0), p.get("protocol") or "TCP")
@@ -261,6 +261,31 @@ def service_to_info(obj: Obj, ip_family: str = IPV4) -> ServiceInfo | None:
 # ---- merging --------------------------------------------------------------------------------
 
 
+Contributions = dict[ServicePortName, dict[str, Endpoint]]  # port -> endpoint key -> endpoint
+
+
+def _prefer(seen: Endpoint | None, e: Endpoint) -> bool:
+    """Whether copy `e` replaces the copy already seen: a non-terminating copy beats a terminating one."""
+    return seen is None or (seen.terminating and not e.terminating)
+
+
+def contributions(info: SliceInfo, ip_family: str = IPV4) -> Contributions:
+    """What one slice (or Endpoints object) gives its Service, by port; an endpoint it lists twice
+    keeps its first copy unless a later one is not terminating."""
+    out: Contributions = {}
+    for group in info.groups:
+        for port_name, number, protocol in group.ports:
+            by_key = out.setdefault(ServicePortName(info.namespace, info.service, port_name, protocol), {})
+            for ep in group.endpoints:
+                if ip_family_of(ep.address) != ip_family:
+                    continue
+                e = Endpoint(ep.address, number, ep.ready, ep.serving, ep.terminating,
+                             ep.node_name, ep.zone, tuple(sorted(ep.zone_hints)))
+                if _prefer(by_key.get(e.key), e):
+                    by_key[e.key] = e
+    return out
+
+
 def merge_endpoints(infos: Iterable[SliceInfo], ip_family: str = IPV4) -> dict[ServicePortName, tuple[Endpoint, ...]]:
     """Every endpoint of a Service's slices, by ServicePortName, deduplicated by address:port.
 
@@ -269,18 +294,11 @@ def merge_endpoints(infos: Iterable[SliceInfo], ip_family: str = IPV4) -> dict[S
     """
     merged: dict[ServicePortName, dict[str, Endpoint]] = {}
     for info in infos:
-        for group in info.groups:
-            for port_name, number, protocol in group.ports:
-                spn = ServicePortName(info.namespace, info.service, port_name, protocol)
-                by_key = merged.setdefault(spn, {})
-                for ep in group.endpoints:
-                    if _ip_family(ep.address) != ip_family:
-                        continue
-                    e = Endpoint(ep.address, number, ep.ready, ep.serving, ep.terminating,
-                                 ep.node_name, ep.zone, tuple(sorted(ep.zone_hints)))
-                    seen = by_key.get(e.key)
-                    if seen is None or (seen.terminating and not e.terminating):
-                        by_key[e.key] = e
+        for spn, eps in contributions(info, ip_family).items():
+            by_key = merged.setdefault(spn, {})
+            for key, e in eps.items():
+                if _prefer(by_key.get(key), e):
+                    by_key[key] = e
     return {spn: tuple(sorted(eps.values(), key=lambda e: e.key)) for spn, eps in merged.items() if eps}
 
 

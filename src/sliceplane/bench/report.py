@@ -6,6 +6,7 @@ printing and plotting are thin shells over them.
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import sys
@@ -235,9 +236,21 @@ def plot(doc: dict[str, Any], path: Path) -> None:
 
 
 def sweep_document(docs: list[dict[str, Any]], command: str) -> dict[str, Any]:
-    """`--sweep --json`: one bench document per P, in order."""
+    """`--sweep --json`: one bench document per P, in order, and how each cost grew with P."""
+    growth = {scenario: {run: growth_exponent(points) for run, points in sweep_series(docs, scenario).items()}
+              for scenario in SCENARIOS}
     return {"schemaVersion": SCHEMA_VERSION, "command": command, "machine": machine(),
-            "pods": [d["shape"]["pods"] for d in docs], "sweep": docs}
+            "pods": [d["shape"]["pods"] for d in docs], "growth": growth, "sweep": docs}
+
+
+def growth_exponent(points: list[tuple[int, float]]) -> float | None:
+    """k in cost ~ P^k: the least-squares slope of log(cost) on log(P); None under two distinct P."""
+    pts = [(math.log(p), math.log(c)) for p, c in points if p > 0 and c > 0]
+    if len({x for x, _ in pts}) < 2:
+        return None
+    mx = sum(x for x, _ in pts) / len(pts)
+    my = sum(y for _, y in pts) / len(pts)
+    return round(sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts), 2)
 
 
 def sweep_series(docs: list[dict[str, Any]], scenario: str) -> dict[str, list[tuple[int, float]]]:
@@ -263,7 +276,8 @@ def plot_sweep(docs: list[dict[str, Any]], path: Path) -> None:
     for ax, scenario in zip(axes[0], scenarios, strict=False):
         for run, points in sweep_series(docs, scenario).items():
             xs, ys = zip(*sorted(points), strict=True)
-            ax.plot(xs, [max(1.0, y) for y in ys], marker="o", label=run)
+            k = growth_exponent(points)
+            ax.plot(xs, [max(1.0, y) for y in ys], marker="o", label=run + ("" if k is None else f" (~P^{k:g})"))
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("P (pods)")
