@@ -152,5 +152,5 @@ def test_latency_percentiles_and_buckets() -> None:
         m.observe_latency(v)
     s = m.latency_summary()
     assert (s["count"], s["p50"], s["p99"], s["max"]) == (4, 0.02, 2.0, 2.0)
-    assert s["buckets"]["0.0025"] == 1 and s["buckets"]["0.025"] == 1 and s["buckets"]["2.5"] == 1
+    assert s["buckets"]["0.0025"] == 1 and s["buckets"]["0.025"] == 1 and s["buckets"]["2.0"] == 1
     assert percentile([], 0.5) is None

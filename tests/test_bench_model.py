@@ -93,3 +93,25 @@ def test_growth_exponent(points: list[tuple[int, float]], want: float | None) ->
     from sliceplane.bench.report import growth_exponent
 
     assert growth_exponent(points) == want
+
+
+def test_latency_from_two_agents_expositions() -> None:
+    """The bench sums the agents' histograms and reads percentiles as bucket upper bounds; a
+    rollout's minute-long samples land in whole-second (then 5 s, 30 s) buckets, not +Inf."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from sliceplane.agent.metrics import AgentMetrics, AgentsCollector
+    from sliceplane.bench.runner import bucket_percentile, latency_buckets
+
+    a, b = AgentMetrics("node-0"), AgentMetrics("node-1")
+    for v in (0.3, 0.7, 1.5, 42.2):
+        a.observe_latency(v)
+    for v in (44.9, 97.0, 250.0, 900.0):
+        b.observe_latency(v)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(AgentsCollector(lambda: [a, b]))
+    counts = latency_buckets(generate_latest(registry).decode())
+    assert sum(counts) == 8
+    assert [bucket_percentile(counts, q) for q in (0.25, 0.5, 0.75, 0.875, 1.0)] == [1.0, 43.0, 100.0, 270.0,
+                                                                                      float("inf")]
+    assert bucket_percentile([0] * len(counts), 0.5) is None

@@ -17,9 +17,12 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-# Network-programming latency buckets (seconds): fine below a second, where a local cluster
-# lives, then Kubernetes-like coarse steps for overloaded runs.
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# Network-programming latency buckets (seconds): fine below a second, where a quiet local cluster
+# lives; then kube-proxy's own steps (every second to a minute, 5 s to two, 30 s to five), so an
+# overloaded run (a rollout of 20,000 pods on two cores) still reads as a number.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                   *(float(s) for s in range(1, 60)), *(float(s) for s in range(60, 120, 5)),
+                   *(float(s) for s in range(120, 301, 30)))
 # Samples kept for exact percentiles (the most recent ones).
 LATENCY_SAMPLES = 100_000
 

@@ -32,6 +32,7 @@ import aiohttp
 import msgspec
 from prometheus_client.parser import text_string_to_metric_families
 
+from sliceplane.agent.metrics import LATENCY_BUCKETS
 from sliceplane.bench import scenarios as sc
 from sliceplane.bench.model import Representation
 
@@ -43,8 +44,7 @@ QUIET_SECONDS = 1.0
 POLL_SECONDS = 0.25
 # After the first 413, how long a run keeps watching before it records the failure.
 FAILURE_GRACE_SECONDS = 2.0
-LATENCY_BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-                  float("inf"))
+LATENCY_BOUNDS = (*LATENCY_BUCKETS, float("inf"))
 
 # Watch events that carry no object change: not counted as events (their bytes still are).
 NOT_OBJECT_EVENTS = frozenset({"BOOKMARK", "ERROR"})
