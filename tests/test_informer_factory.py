@@ -129,7 +129,7 @@ async def test_stopping_one_controller_keeps_the_shared_informers_running(client
 @pytest.mark.parametrize("shared", [True, False], ids=["shared", "per-controller"])
 async def test_manager_informers(client: RESTClient, shared: bool) -> None:
     m = ControllerManager(client, ManagerOptions(shared_informers=shared))
-    pods = {id(c.pods) for c in (m.controllers["endpointslice"], m.controllers["endpoints"])}
+    pods = {id(c.pods) for c in (m.controllers["endpointslice"], m.controllers["endpoint"])}
     assert len(pods) == (1 if shared else 2)
     await m.start()
     try:
@@ -144,3 +144,39 @@ async def test_manager_informers(client: RESTClient, shared: bool) -> None:
     finally:
         await m.stop()
     assert all(not i.has_synced or i._loop_task is None or i._loop_task.done() for i in m.informers.informers())
+
+
+CONTROLLERS_FLAG_CASES = [
+    ("star", "*", {"endpointslice", "endpointslicemirroring", "endpoint", "deployment", "replicaset",
+                   "garbagecollector", "namespace"}),
+    ("one", "endpointslice", {"endpointslice"}),
+    ("star-minus", "*,-endpoint,-namespace", {"endpointslice", "endpointslicemirroring", "deployment",
+                                              "replicaset", "garbagecollector"}),
+    ("long-names", "endpointslice-controller,garbage-collector-controller", {"endpointslice", "garbagecollector"}),
+    ("minus-alone", "-endpoint", set()),
+    ("spaces-and-empties", " deployment , ,replicaset", {"deployment", "replicaset"}),
+]
+
+
+@pytest.mark.parametrize(("flag", "want"), [c[1:] for c in CONTROLLERS_FLAG_CASES],
+                         ids=[c[0] for c in CONTROLLERS_FLAG_CASES])
+def test_controllers_flag(flag: str, want: set[str]) -> None:
+    from sliceplane.controllers.manager import enabled_controllers
+
+    assert enabled_controllers(flag) == want
+
+
+def test_controllers_flag_unknown_name() -> None:
+    from sliceplane.controllers.manager import enabled_controllers
+
+    with pytest.raises(ValueError, match='"endpoints" is not in the list of known controllers'):
+        enabled_controllers("*,-endpoints")
+
+
+def test_build_controllers_runs_only_the_named_ones() -> None:
+    from sliceplane.controllers.manager import ManagerOptions, build_controllers
+
+    client = RESTClient("http://127.0.0.1:9")
+    built = build_controllers(client, ManagerOptions(controllers=frozenset({"endpointslice", "endpoint"}),
+                                                     endpoints_controller=False))
+    assert sorted(built) == ["endpointslice"]

@@ -257,6 +257,10 @@ def controller_manager(
     disable_endpoints_controller: NoEndpoints = False,
     endpointslice_updates_batch_period: BatchPeriod = 0.0,
     mirroring_max_endpoints_per_subset: MirroringPerSubset = 1000,
+    controllers: Annotated[
+        str, typer.Option(help="Controllers to run, as kube-controller-manager's --controllers: '*' is all, "
+                               "'foo' enables foo, '-foo' disables it (e.g. 'endpointslice' or '*,-endpoint').")
+    ] = "*",
     leader_elect: Annotated[
         bool, typer.Option("--leader-elect/--no-leader-elect",
                            help="Run the controllers only while holding the leader Lease.")
@@ -287,10 +291,17 @@ def controller_manager(
         default_identity,
         run_elected_in_thread,
     )
-    from sliceplane.controllers.manager import ControllerManager, ManagerOptions
+    from sliceplane.controllers.manager import ControllerManager, ManagerOptions, enabled_controllers
 
     _setup_logging(verbose)
+    try:
+        enabled = enabled_controllers(controllers)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--controllers") from None
+    if not enabled:
+        raise typer.BadParameter("no controller would run", param_hint="--controllers")
     opts = ManagerOptions(
+        controllers=enabled,
         max_endpoints_per_slice=max_endpoints_per_slice,
         endpoints_max_addresses=endpoints_max_addresses or None,
         endpoints_controller=not disable_endpoints_controller,

@@ -68,7 +68,8 @@ def compare(m: Measurement, shape: Shape, project_nodes: int) -> dict[str, Any]:
                      "object_max_bytes": m.object_max_bytes, "object_mean_bytes": round(m.object_mean_bytes, 1),
                      "latency_p50_seconds": m.latency_p50, "latency_p99_seconds": m.latency_p99,
                      "latency_samples": m.latency_samples, "cpu_seconds_apiserver": round(m.cpu_apiserver, 3),
-                     "cpu_seconds_controller_manager": round(m.cpu_controller, 3), "seconds": round(m.seconds, 2)},
+                     "cpu_seconds_controller_manager": round(m.cpu_controller, 3),
+                     "cpu_seconds_workloads": round(m.cpu_workloads, 3), "seconds": round(m.seconds, 2)},
         "model": model,
         "ratio": {k: ratio(measured[k], model[k]) for k in METRICS},
         "seed": seed,
@@ -187,7 +188,7 @@ def render_bench(console: Console, doc: dict[str, Any]) -> None:
         console.print(t)
     t = Table(title="latency and CPU (measured)")
     for col in ("scenario", "run", "p50 (s, bucket bound)", "p99 (s, bucket bound)", "API server CPU s",
-                "controller-manager CPU s", "object mean bytes", "objects", "wall s"):
+                "controller CPU s", "workloads CPU s", "object mean bytes", "objects", "wall s"):
         t.add_column(col, justify="left" if col in ("scenario", "run") else "right")
     for r in doc["results"]:
         if r["skipped"]:
@@ -195,6 +196,7 @@ def render_bench(console: Console, doc: dict[str, Any]) -> None:
         m = r["measured"]
         t.add_row(r["scenario"], r["run"], human(m["latency_p50_seconds"]), human(m["latency_p99_seconds"]),
                   f"{m['cpu_seconds_apiserver']:.2f}", f"{m['cpu_seconds_controller_manager']:.2f}",
+                  f"{m['cpu_seconds_workloads']:.2f}",
                   human(m["object_mean_bytes"], "B"), str(m["objects"]), f"{m['seconds']:.1f}")
     console.print(t)
 

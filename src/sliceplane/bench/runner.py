@@ -1,15 +1,17 @@
 """Run the seed's scenarios on real components and measure them.
 
 Per run (one representation, one object-size limit), fresh processes: `sliceplane apiserver`
-(memory store), `controller-manager` configured for the representation, `nodes` (the hollow
-fleet: binds pods, gives them IPs, makes them Ready) and `agents` (W node agents, the first ones
-in full mode, the rest counting). Each scenario is measured as the difference of counters taken
+(memory store), a `controller-manager` running only the representation's controller (EndpointSlice
+or Endpoints), a second one running the workload controllers (Deployment, ReplicaSet, garbage
+collector, Namespace), `nodes` (the hollow fleet: binds pods, gives them IPs, makes them Ready)
+and `agents` (W node agents, the first ones in full mode, the rest counting). Each scenario is measured as the difference of counters taken
 before and after it:
 - writes: the API server's `sliceplane_store_writes_total` for the representation's resource;
 - events and bytes per watcher: each agent's own wire counters (what it read off its watch);
 - object sizes: the representation's objects as listed after the scenario (compact JSON);
 - latency: the full agents' network-programming histograms (bucket upper bounds);
-- CPU: user+system seconds of the API server and controller-manager processes (/proc).
+- CPU: user+system seconds of the API server, the representation's controller, and the workload
+  controllers, each its own process (/proc).
 """
 
 from __future__ import annotations
@@ -98,7 +100,8 @@ class Measurement:
     latency_p99: float | None = None
     latency_samples: int = 0
     cpu_apiserver: float = 0.0
-    cpu_controller: float = 0.0
+    cpu_controller: float = 0.0  # the representation's controller (EndpointSlice, or Endpoints)
+    cpu_workloads: float = 0.0  # Deployment, ReplicaSet, garbage collector: the pod churn itself
     seconds: float = 0.0
     replaced_pods: int = 0
     failure: dict[str, Any] | None = None
@@ -275,13 +278,19 @@ class Cluster:
             "apiserver", "--port", str(port), "--store", "memory://", "--kubeconfig", kc,
             "--max-object-bytes", str(self.spec.max_object_bytes)], self.work)
         await self.roles["apiserver"].wait_ready()
+        # The representation's controller runs alone in "controller-manager", so its CPU is its own
+        # and a rollout's pod churn (Deployment, ReplicaSet: the workload) never queues ahead of it
+        # on one event loop; kube-controller-manager would give each its own goroutines.
         cm = ["controller-manager", "--kubeconfig", kc, "--no-leader-elect"]
         if rep.kind == "endpoints":
-            cm += ["--endpoints-max-addresses", "0"]
+            cm += ["--controllers", "endpoint", "--endpoints-max-addresses", "0"]
         else:
-            cm += ["--disable-endpoints-controller", "--max-endpoints-per-slice", str(rep.max_per_slice),
+            cm += ["--controllers", "endpointslice", "--max-endpoints-per-slice", str(rep.max_per_slice),
                    "--endpointslice-updates-batch-period", str(self.spec.batch_period)]
         self.roles["controller-manager"] = Role("controller-manager", cm, self.work)
+        self.roles["workloads"] = Role("workloads", [
+            "controller-manager", "--kubeconfig", kc, "--no-leader-elect",
+            "--controllers", "deployment,replicaset,garbagecollector,namespace"], self.work)
         self.roles["nodes"] = Role("nodes", [
             "nodes", "--kubeconfig", kc, "--count", str(self.watchers), "--pod-ready-delay", "0",
             "--max-grace-period", "0"], self.work)
@@ -296,7 +305,7 @@ class Cluster:
                 self.roles[name] = Role(name, [
                     "agents", "--kubeconfig", kc, *extra, "--source", source,
                     "--state-dir", str(self.work / "agents"), "--metrics-port", "0"], self.work)
-        for name in ("controller-manager", "nodes", *(g for g in groups if g in self.roles)):
+        for name in ("controller-manager", "workloads", "nodes", *(g for g in groups if g in self.roles)):
             await self.roles[name].wait_ready()
         for name in groups:
             if name not in self.roles:
@@ -310,7 +319,7 @@ class Cluster:
     async def stop(self) -> None:
         if self.session is not None:
             await self.session.close()
-        for name in ("agents-full", "agents-counting", "nodes", "controller-manager", "apiserver"):
+        for name in ("agents-full", "agents-counting", "nodes", "workloads", "controller-manager", "apiserver"):
             if name in self.roles:
                 await asyncio.to_thread(self.roles[name].stop)
 
@@ -369,13 +378,15 @@ class _Before:
     buckets: list[int]
     cpu_api: float
     cpu_cm: float
+    cpu_workloads: float
     t: float
 
 
 async def _counters(c: Cluster) -> _Before:
     text = await c.agent_metrics()
     return _Before(await c.api_metrics(), agent_counters(text, c.spec.rep), latency_buckets(text),
-                   c.roles["apiserver"].cpu(), c.roles["controller-manager"].cpu(), time.monotonic())
+                   c.roles["apiserver"].cpu(), c.roles["controller-manager"].cpu(), c.roles["workloads"].cpu(),
+                   time.monotonic())
 
 
 async def _wait_quiet(c: Cluster, timeout: float) -> None:
@@ -412,6 +423,7 @@ async def _measure(c: Cluster, scenario: str, before: _Before, failure: dict[str
         latency_samples=sum(buckets),
         cpu_apiserver=c.roles["apiserver"].cpu() - before.cpu_api,
         cpu_controller=c.roles["controller-manager"].cpu() - before.cpu_cm,
+        cpu_workloads=c.roles["workloads"].cpu() - before.cpu_workloads,
         seconds=time.monotonic() - before.t, replaced_pods=replaced, failure=failure,
     )
 
