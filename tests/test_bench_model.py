@@ -115,3 +115,24 @@ def test_latency_from_two_agents_expositions() -> None:
     assert [bucket_percentile(counts, q) for q in (0.25, 0.5, 0.75, 0.875, 1.0)] == [1.0, 43.0, 100.0, 270.0,
                                                                                       float("inf")]
     assert bucket_percentile([0] * len(counts), 0.5) is None
+
+
+def test_endpoint_bytes_of_slices_and_endpoints() -> None:
+    """Per-endpoint bytes and per-object overhead, as the compact JSON stores them."""
+    import msgspec
+
+    from sliceplane.bench.runner import endpoint_bytes
+
+    e1 = {"addresses": ["10.0.0.1"], "conditions": {"ready": True}}
+    e2 = {"addresses": ["10.0.0.22"], "conditions": {"ready": False}}
+    sl = {"metadata": {"name": "a"}, "endpoints": [e1, e2]}
+    per, over = endpoint_bytes(Representation("slices", 100), [sl])
+    entries = len(msgspec.json.encode(e1)) + len(msgspec.json.encode(e2)) + 2
+    assert per == entries / 2
+    assert over == len(msgspec.json.encode(sl)) - entries
+    ep = {"metadata": {"name": "a"}, "subsets": [{"addresses": [{"ip": "10.0.0.1"}],
+                                                  "notReadyAddresses": [{"ip": "10.0.0.2"}]}]}
+    per, over = endpoint_bytes(Representation("endpoints"), [ep])
+    assert per == len(b'{"ip":"10.0.0.1"}') + 1
+    assert over == len(msgspec.json.encode(ep)) - 2 * per
+    assert endpoint_bytes(Representation("endpoints"), []) == (0.0, 0.0)

@@ -66,6 +66,8 @@ def compare(m: Measurement, shape: Shape, project_nodes: int) -> dict[str, Any]:
                      "events_per_watcher_each": m.events_per_watcher, "bytes_per_watcher_each": m.bytes_per_watcher,
                      "writes_by_operation": m.writes_by_operation, "objects": m.objects,
                      "object_max_bytes": m.object_max_bytes, "object_mean_bytes": round(m.object_mean_bytes, 1),
+                     "endpoint_entry_bytes": round(m.endpoint_entry_bytes, 1),
+                     "object_overhead_bytes": round(m.object_overhead_bytes, 1),
                      "latency_p50_seconds": m.latency_p50, "latency_p99_seconds": m.latency_p99,
                      "latency_samples": m.latency_samples, "cpu_seconds_apiserver": round(m.cpu_apiserver, 3),
                      "cpu_seconds_controller_manager": round(m.cpu_controller, 3),
@@ -177,6 +179,11 @@ def render_bench(console: Console, doc: dict[str, Any]) -> None:
                           human(r["model"][metric], _unit(metric)), human(r["measured"][metric], _unit(metric)),
                           "-" if ratio_value is None else f"{ratio_value:.2f}",
                           r["seed"].get(metric, {}).get("text", "-"))
+            m = r["measured"]
+            if m["endpoint_entry_bytes"]:
+                t.add_row("", "bytes / endpoint", f"{s['bytesPerEndpoint']} B", f"{m['endpoint_entry_bytes']:.0f} B "
+                          f"(+{m['object_overhead_bytes']:.0f} B/object)",
+                          f"{m['endpoint_entry_bytes'] / s['bytesPerEndpoint']:.2f}", "100 B")
             pr = r["projected"]
             t.add_row("", f"projected to N={pr['nodes']:,}", "", f"{human(pr['total_events'])} events, "
                       f"{human(pr['total_bytes'], 'B')}", "", "", style="italic")

@@ -96,6 +96,8 @@ class Measurement:
     objects: int = 0
     object_max_bytes: int = 0
     object_mean_bytes: float = 0.0
+    endpoint_entry_bytes: float = 0.0  # mean stored bytes of one endpoint (the seed assumed 100)
+    object_overhead_bytes: float = 0.0  # mean stored bytes of an object besides its endpoints
     latency_p50: float | None = None
     latency_p99: float | None = None
     latency_samples: int = 0
@@ -207,6 +209,26 @@ def bucket_percentile(counts: list[int], q: float) -> float | None:
 def object_sizes(objects: list[Obj]) -> tuple[int, float]:
     sizes = [len(msgspec.json.encode(o)) for o in objects]
     return (max(sizes), sum(sizes) / len(sizes)) if sizes else (0, 0.0)
+
+
+def _endpoint_entries(rep: Representation, obj: Obj) -> list[Obj]:
+    if rep.kind != "endpoints":
+        return list(obj.get("endpoints") or [])
+    return [a for subset in obj.get("subsets") or [] for key in ("addresses", "notReadyAddresses")
+            for a in subset.get(key) or []]
+
+
+def endpoint_bytes(rep: Representation, objects: list[Obj]) -> tuple[float, float]:
+    """(mean bytes of one endpoint entry, mean bytes of an object besides its entries), compact
+    JSON as stored: the model's bytes-per-endpoint and overhead, measured (a comma counts with
+    its entry)."""
+    entries = [e for o in objects for e in _endpoint_entries(rep, o)]
+    if not objects:
+        return 0.0, 0.0
+    entry_total = sum(len(msgspec.json.encode(e)) + 1 for e in entries)
+    object_total = sum(len(msgspec.json.encode(o)) for o in objects)
+    per_entry = entry_total / len(entries) if entries else 0.0
+    return per_entry, (object_total - entry_total) / len(objects)
 
 
 # --- processes -------------------------------------------------------------------------------
@@ -390,7 +412,10 @@ async def _counters(c: Cluster) -> _Before:
 
 
 async def _wait_quiet(c: Cluster, timeout: float) -> None:
-    """Until every agent's counters held still for QUIET_SECONDS (the last events have arrived)."""
+    """Until every agent's counters held still for QUIET_SECONDS (the last events have arrived).
+
+    Reads only the agents' counters: listing the representation's objects costs the API server
+    O(P), and its CPU is part of what a run measures."""
     deadline = time.monotonic() + timeout
     last, since = None, time.monotonic()
     while time.monotonic() < deadline:
@@ -412,6 +437,7 @@ async def _measure(c: Cluster, scenario: str, before: _Before, failure: dict[str
     by_op = {op: n - w_before.get(op, 0) for op, n in w_after.items() if n - w_before.get(op, 0)}
     objects = await c.representation_objects()
     max_b, mean_b = object_sizes(objects)
+    per_entry, overhead = endpoint_bytes(c.spec.rep, objects)
     nodes = sorted(after_agents, key=lambda n: (len(n), n))
     return Measurement(
         run=c.spec.label, representation=c.spec.rep.name, scenario=scenario, pods=pods, watchers=len(nodes),
@@ -419,6 +445,7 @@ async def _measure(c: Cluster, scenario: str, before: _Before, failure: dict[str
         events_per_watcher=[after_agents[n][0] - before.agents.get(n, (0, 0))[0] for n in nodes],
         bytes_per_watcher=[after_agents[n][1] - before.agents.get(n, (0, 0))[1] for n in nodes],
         objects=len(objects), object_max_bytes=max_b, object_mean_bytes=mean_b,
+        endpoint_entry_bytes=per_entry, object_overhead_bytes=overhead,
         latency_p50=bucket_percentile(buckets, 0.50), latency_p99=bucket_percentile(buckets, 0.99),
         latency_samples=sum(buckets),
         cpu_apiserver=c.roles["apiserver"].cpu() - before.cpu_api,
@@ -437,6 +464,9 @@ async def _converge(c: Cluster, phase: str, progress: Progress, want_ready: froz
     base_413 = too_large_requests(before.metrics, c.spec.rep)
     total = len(want_ready) + len(want_not_ready)
     while True:
+        # The objects are listed only once the watchers went quiet: a list while they churn
+        # could not have converged, and would cost the API server O(P) each time.
+        await _wait_quiet(c, max(1.0, deadline - time.monotonic()))
         view = sc.endpoint_view(c.spec.rep, await c.representation_objects())
         progress(phase, min(total, len((view.ready & want_ready) | (view.not_ready & want_not_ready))), total)
         if sc.converged(view, want_ready, want_not_ready):
@@ -452,8 +482,6 @@ async def _converge(c: Cluster, phase: str, progress: Progress, want_ready: froz
         if time.monotonic() > deadline:
             raise TimeoutError(f"{phase}: not converged after {timeout:.0f}s "
                                f"({len(view.ready)} ready, {len(view.not_ready)} not ready, want {total})")
-        # listing every object is O(P) for the API server: poll large services less often
-        await asyncio.sleep(min(2.0, max(POLL_SECONDS, total / 1000)))
 
 
 async def _wait_deployment(c: Cluster, pods: int, phase: str, progress: Progress, timeout: float) -> None:
@@ -483,7 +511,8 @@ async def _settled_pods(c: Cluster, pods: int, timeout: float) -> list[Obj]:
             return items
         if time.monotonic() > deadline:
             raise TimeoutError(f"pods not settled: {len(items)} pods, {len(sc.ready_pod_names(live))} ready")
-        await asyncio.sleep(0.5)
+        # a list of P pods costs the API server O(P): ask large deployments less often
+        await asyncio.sleep(min(2.0, max(0.5, pods / 5000)))
 
 
 def _now() -> str:
