@@ -128,10 +128,10 @@ def test_batching_reports_fewer_rolling_writes(tmp_path: Path) -> None:
 def test_bench_command_sweep_end_to_end(tmp_path: Path) -> None:
     """The CLI as a user runs it: a two-point sweep of slices of 10, JSON and plot written, the
     creation writes exact at each P, and the growth exponent fitted across P."""
-    out, png = tmp_path / "sweep.json", tmp_path / "sweep.png"
+    out, png, md = tmp_path / "sweep.json", tmp_path / "sweep.png", tmp_path / "sweep.md"
     r = subprocess.run([sys.executable, "-m", "sliceplane", "bench", "--sweep", "30,60", "--watchers", "2",
                         "--representations", "slices", "--max-endpoints-per-slice", "10", "--json", str(out),
-                        "--plot", str(png), "--work-dir", str(tmp_path / "work")],
+                        "--plot", str(png), "--markdown", str(md), "--work-dir", str(tmp_path / "work")],
                        capture_output=True, text=True, timeout=280)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     doc = json.loads(out.read_text())
@@ -145,6 +145,10 @@ def test_bench_command_sweep_end_to_end(tmp_path: Path) -> None:
     assert 0.8 < doc["growth"]["create"]["slices-10"] < 1.2
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "P=60: finished" in r.stdout
+    page = md.read_text()
+    k = doc["growth"]["create"]["slices-10"]
+    assert "| create | slices-10 | " in page and f"| {k:g} |" in page  # bytes by P, and the fitted k
+    assert "| create | slices-10 | 3 | 3 | " in page and "| create | slices-10 | 6 | 6 | " in page  # writes, events
 
 
 def test_bench_command_bad_representation() -> None:

@@ -604,6 +604,9 @@ def bench(
     timeout: Annotated[float, typer.Option(help="Seconds any one phase may take.")] = 600.0,
     output_json: Annotated[Path | None, typer.Option("--json", help="Write the results here (schema: README).")] = None,
     plot_file: Annotated[Path | None, typer.Option("--plot", help="Bytes per watcher, log scale, as PNG.")] = None,
+    markdown_file: Annotated[
+        Path | None, typer.Option("--markdown", help="Also write the results as Markdown tables (a results page).")
+    ] = None,
     work_dir: Annotated[Path | None, typer.Option(help="Keep the runs' logs here (default: a temp dir).")] = None,
     batch_period: Annotated[
         float, typer.Option(min=0, help="Also run each slice size with this EndpointSlice updates batch period "
@@ -628,7 +631,15 @@ def bench(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from sliceplane.bench.model import Representation, Shape
-    from sliceplane.bench.report import bench_document, plot, plot_sweep, render_bench, sweep_document
+    from sliceplane.bench.report import (
+        bench_document,
+        markdown,
+        plot,
+        plot_sweep,
+        render_bench,
+        sweep_document,
+        sweep_markdown,
+    )
     from sliceplane.bench.runner import DEFAULT_MAX_OBJECT_BYTES, RunSpec, run_all
 
     try:
@@ -695,6 +706,9 @@ def bench(
             plot_sweep(docs, plot_file)
         else:
             plot(docs[0], plot_file)
+    if markdown_file:
+        markdown_file.write_text(sweep_markdown(result) + "\n" + "\n".join(markdown(d) for d in docs) if sweep
+                                 else markdown(result))
 
 
 def main() -> None:

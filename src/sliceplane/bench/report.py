@@ -208,6 +208,77 @@ def render_bench(console: Console, doc: dict[str, Any]) -> None:
     console.print(t)
 
 
+def _md_row(cells: Iterable[Any]) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _md_table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    align = ["---" if i < 2 else "---:" for i in range(len(header))]
+    return [_md_row(header), _md_row(align), *(_md_row(r) for r in rows)]
+
+
+def _seconds(v: float | None) -> str:
+    return "-" if v is None else ("> 300" if v == float("inf") else f"{v:g}")
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    """One bench document as Markdown tables (for a results page): measured beside model and seed."""
+    s = doc["shape"]
+    n = s["projectNodes"]
+    out = [f"P={s['pods']:,}, {s['watchers']} real watchers ({s['fullWatchers']} full), "
+           f"projected to N={n:,}; model at {s['bytesPerEndpoint']} B/endpoint.", ""]
+    rows = []
+    for r in doc["results"]:
+        if r["skipped"]:
+            rows.append([r["scenario"], r["run"], "skipped: " + r["skipped"], *[""] * 8])
+            continue
+        m, pr = r["measured"], r["projected"]
+        seed = r["seed"].get("total_bytes", {}).get("text", "-")
+        writes = f"{m['writes']:,}"
+        events = f"{m['events_per_watcher']:,.0f}"
+        if "per_replaced_pod" in r:
+            p = r["per_replaced_pod"]
+            writes += f" ({p['writes']:.3f}/pod)"
+            events += f" ({p['events_per_watcher']:.3f}/pod)"
+        if r["failure"]:
+            writes += f" **{r['failure']['code']} {r['failure']['reason']}**"
+        rows.append([r["scenario"], r["run"], writes, events, human(m["object_max_bytes"], "B"),
+                     f"{m['endpoint_entry_bytes']:.0f} + {m['object_overhead_bytes']:.0f}",
+                     human(m["bytes_per_watcher"], "B"), human(pr["total_bytes"], "B"), seed,
+                     f"{_seconds(m['latency_p50_seconds'])} / {_seconds(m['latency_p99_seconds'])}",
+                     f"{m['cpu_seconds_apiserver']:.1f} / {m['cpu_seconds_controller_manager']:.1f} / "
+                     f"{m.get('cpu_seconds_workloads', 0.0):.1f}"])
+    out += _md_table(["scenario", "run", "writes", "events / watcher", "object max",
+                      "B/endpoint + B/object", "bytes / watcher", f"projected total bytes, N={n:,}",
+                      "seed's total bytes (P=20k, N=5k)", "latency p50 / p99 s",
+                      "CPU s: API server / controller / workloads"], rows)
+    out += ["", "Measured / model (model at the run's own P and N = watchers):", ""]
+    out += _md_table(["scenario", "run", *(LABELS[k] for k in METRICS if k != "watchers")],
+                     [[r["scenario"], r["run"], *("-" if r["ratio"][k] is None else f"{r['ratio'][k]:.2f}"
+                                                  for k in METRICS if k != "watchers")]
+                      for r in doc["results"] if not r["skipped"]])
+    return "\n".join(out) + "\n"
+
+
+def sweep_markdown(sweep: dict[str, Any]) -> str:
+    """A sweep as Markdown: bytes per watcher by P for every scenario and run, and the fitted k."""
+    pods = sweep["pods"]
+    out: list[str] = []
+    for scenario in SCENARIOS:
+        series = sweep_series(sweep["sweep"], scenario)
+        if not series:
+            continue
+        rows = []
+        for run, points in series.items():
+            by_p = dict(points)
+            k = sweep["growth"].get(scenario, {}).get(run)
+            rows.append(["", run, *(human(by_p[p], "B") if p in by_p else "-" for p in pods),
+                         "-" if k is None else f"{k:g}"])
+        rows[0][0] = scenario
+        out += [*_md_table(["scenario", "run", *(f"P={p:,}" for p in pods), "k (bytes ~ P^k)"], rows), ""]
+    return "\n".join(out)
+
+
 def plot(doc: dict[str, Any], path: Path) -> None:
     """Bytes per watcher for each scenario and run (measured bars, model markers), log scale."""
     import matplotlib
