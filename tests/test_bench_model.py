@@ -136,3 +136,27 @@ def test_endpoint_bytes_of_slices_and_endpoints() -> None:
     assert per == len(b'{"ip":"10.0.0.1"}') + 1
     assert over == len(msgspec.json.encode(ep)) - 2 * per
     assert endpoint_bytes(Representation("endpoints"), []) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize(("text", "want"), [("25%", "25%"), ("1", 1), (" 0 ", 0), ("100%", "100%"),
+                                            ("x", None), ("1.5", None), ("%", None), ("-1", None)])
+def test_rollout_bounds(text: str, want: int | str | None) -> None:
+    from sliceplane.bench.scenarios import deployment, int_or_percent
+
+    if want is None:
+        with pytest.raises(ValueError, match="a number of pods or a percentage"):
+            int_or_percent(text)
+        return
+    assert int_or_percent(text) == want
+    strategy = deployment(10, want, 0)["spec"]["strategy"]
+    assert strategy == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": want, "maxUnavailable": 0}}
+
+
+@pytest.mark.parametrize(("object_limit", "request_limit"), [(64 * 1024, 3 << 20), (1536 * 1024, 3 << 20),
+                                                             (1 << 30, 1 << 30)])
+def test_raised_object_limit_raises_the_request_limit(object_limit: int, request_limit: int) -> None:
+    """An Endpoints object of 20,000 addresses (~3.4 MB) is one request: a run that raises the
+    object limit must raise Kubernetes' 3 MiB request limit with it, or it measures the wrong 413."""
+    from sliceplane.bench.runner import RunSpec
+
+    assert RunSpec(ENDPOINTS, object_limit).max_request_bytes == request_limit

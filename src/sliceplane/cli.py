@@ -67,6 +67,11 @@ MaxObjectBytes = Annotated[
     int,
     typer.Option(min=64 * 1024, help="Largest object the API server stores, in bytes (413 above it)."),
 ]
+MaxRequestBytes = Annotated[
+    int,
+    typer.Option(min=64 * 1024, help="Largest request body the API server reads, in bytes (413 above it; "
+                                     "Kubernetes' is 3 MiB). Raise it with --max-object-bytes for larger objects."),
+]
 CompactionInterval = Annotated[
     float,
     typer.Option(
@@ -169,6 +174,7 @@ def up(
     endpointslice_updates_batch_period: BatchPeriod = 0.0,
     mirroring_max_endpoints_per_subset: MirroringPerSubset = 1000,
     max_object_bytes: MaxObjectBytes = 1536 * 1024,
+    max_request_bytes: MaxRequestBytes = 3 * 1024 * 1024,
     compaction_interval: CompactionInterval = 300.0,
     compaction_retain: CompactionRetain = 10_000,
     pod_ready_delay: Annotated[float, typer.Option(help="Seconds from Running to Ready.")] = 0.5,
@@ -202,6 +208,7 @@ def up(
         endpointslice_batch_period=endpointslice_updates_batch_period,
         mirroring_max_endpoints_per_subset=mirroring_max_endpoints_per_subset,
         max_object_bytes=max_object_bytes,
+        max_request_bytes=max_request_bytes,
         compaction_interval=compaction_interval or None,
         compaction_retain=compaction_retain,
         pod_ready_delay=pod_ready_delay,
@@ -219,6 +226,7 @@ def apiserver(
     port: Port = DEFAULT_PORT,
     store: Annotated[str, typer.Option(help="Store URL.")] = "memory://",
     max_object_bytes: MaxObjectBytes = 1536 * 1024,
+    max_request_bytes: MaxRequestBytes = 3 * 1024 * 1024,
     compaction_interval: CompactionInterval = 300.0,
     compaction_retain: CompactionRetain = 10_000,
     kubeconfig: Annotated[Path | None, typer.Option(help="Write a kubeconfig for this server here.")] = None,
@@ -234,7 +242,7 @@ def apiserver(
 
     async def main(stop: asyncio.Event) -> None:
         server = APIServer(ServerConfig(
-            port=port, store_url=store, max_object_bytes=max_object_bytes,
+            port=port, store_url=store, max_object_bytes=max_object_bytes, max_request_bytes=max_request_bytes,
             compaction=CompactionPolicy(compaction_interval or None, compaction_retain),
         ))
         await server.start()
@@ -616,6 +624,11 @@ def bench(
         str | None, typer.Option(help="Comma-separated P values (e.g. 500,1000,2000): run at each P instead of "
                                       "--pods; --plot then draws how bytes per watcher grow with P.")
     ] = None,
+    rollout_max_surge: Annotated[
+        str, typer.Option(help="The Deployment's maxSurge (pods or %): with --rollout-max-unavailable 0 and 1 "
+                               "here, the rollout replaces one pod at a time, so no controller can coalesce.")
+    ] = "25%",
+    rollout_max_unavailable: Annotated[str, typer.Option(help="The Deployment's maxUnavailable (pods or %).")] = "25%",
     representations: Annotated[
         str, typer.Option(help="Which representations to run (comma-separated): endpoints (both of its runs), "
                                "slices (each --max-endpoints-per-slice).")
@@ -641,6 +654,7 @@ def bench(
         sweep_markdown,
     )
     from sliceplane.bench.runner import DEFAULT_MAX_OBJECT_BYTES, RunSpec, run_all
+    from sliceplane.bench.scenarios import int_or_percent
 
     try:
         pod_counts = [int(p) for p in sweep.split(",") if p.strip()] if sweep else [pods]
@@ -654,17 +668,25 @@ def bench(
     for s in limited:
         if s not in ("create", "update", "rolling"):
             raise typer.BadParameter(f"unknown scenario {s!r}")
+    try:
+        surge, unavailable = int_or_percent(rollout_max_surge), int_or_percent(rollout_max_unavailable)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--rollout-max-surge/--rollout-max-unavailable") from None
+    if surge in (0, "0%") and unavailable in (0, "0%"):
+        raise typer.BadParameter("may not both be 0 (the rollout could not make progress)",
+                                 param_hint="--rollout-max-surge/--rollout-max-unavailable")
+    pace = {"max_surge": surge, "max_unavailable": unavailable}
     kinds = [k.strip() for k in representations.split(",") if k.strip()]
     if not kinds or any(k not in ("endpoints", "slices") for k in kinds):
         raise typer.BadParameter(f"--representations takes endpoints and/or slices, not {representations!r}")
     runs: list[RunSpec] = []
     if "endpoints" in kinds:
-        runs += [RunSpec(Representation("endpoints"), DEFAULT_MAX_OBJECT_BYTES, limited),
-                 RunSpec(Representation("endpoints"), raised_max_object_bytes)]
+        runs += [RunSpec(Representation("endpoints"), DEFAULT_MAX_OBJECT_BYTES, limited, **pace),
+                 RunSpec(Representation("endpoints"), raised_max_object_bytes, **pace)]
     if "slices" in kinds:
-        runs += [RunSpec(Representation("slices", b)) for b in sizes]
+        runs += [RunSpec(Representation("slices", b), **pace) for b in sizes]
         if batch_period:
-            runs += [RunSpec(Representation("slices", b), batch_period=batch_period) for b in sizes]
+            runs += [RunSpec(Representation("slices", b), batch_period=batch_period, **pace) for b in sizes]
     console = Console()
     command = " ".join(["sliceplane", *sys.argv[1:]])
     docs = []
@@ -693,7 +715,8 @@ def bench(
                 measurements, Shape(p, max(1, watchers), bytes_per_endpoint, overhead_bytes), project_nodes,
                 watchers=watchers, full_watchers=full,
                 runs=[{"run": r.label, "representation": r.rep.name, "maxObjectBytes": r.max_object_bytes,
-                       "scenarios": list(r.scenarios)} for r in runs],
+                       "scenarios": list(r.scenarios), "maxSurge": r.max_surge,
+                       "maxUnavailable": r.max_unavailable} for r in runs],
                 seconds=time.monotonic() - t0, started_at=started, command=command)
             render_bench(console, doc)
             console.print(f"P={p}: finished in {doc['seconds']:.0f} s")

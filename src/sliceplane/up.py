@@ -39,6 +39,7 @@ class UpOptions:
     endpointslice_batch_period: float = 0.0
     mirroring_max_endpoints_per_subset: int = 1000
     max_object_bytes: int = 1536 * 1024
+    max_request_bytes: int = 3 * 1024 * 1024
     compaction_interval: float | None = 300.0
     compaction_retain: int = 10_000
     pod_ready_delay: float = 0.5
@@ -168,6 +169,7 @@ async def run_up(opts: UpOptions, stop: asyncio.Event) -> None:
             port=opts.port,
             store_url=opts.store_url,
             max_object_bytes=opts.max_object_bytes,
+            max_request_bytes=opts.max_request_bytes,
             compaction=CompactionPolicy(opts.compaction_interval, opts.compaction_retain),
         )
     )

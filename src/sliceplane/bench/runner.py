@@ -39,6 +39,7 @@ from sliceplane.bench import scenarios as sc
 from sliceplane.bench.model import Representation
 
 DEFAULT_MAX_OBJECT_BYTES = 1536 * 1024
+DEFAULT_MAX_REQUEST_BYTES = 3 * 1024 * 1024
 RAISED_MAX_OBJECT_BYTES = 1 << 30
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # Counters must hold still this long, after the objects converged, before a scenario ends.
@@ -64,6 +65,15 @@ class RunSpec:
     scenarios: tuple[str, ...] = ("create", "update", "rolling")
     # The EndpointSlice controller's --endpointslice-updates-batch-period for this run.
     batch_period: float = 0.0
+    # The Deployment's rolling-update bounds: how many pods the rollout replaces at a time.
+    max_surge: int | str = "25%"
+    max_unavailable: int | str = "25%"
+
+    @property
+    def max_request_bytes(self) -> int:
+        """The API server's request body limit: Kubernetes' 3 MiB, or the object limit when raised
+        above it (an object is written in one request)."""
+        return max(DEFAULT_MAX_REQUEST_BYTES, self.max_object_bytes)
 
     @property
     def label(self) -> str:
@@ -298,7 +308,8 @@ class Cluster:
         rep = self.spec.rep
         self.roles["apiserver"] = Role("apiserver", [
             "apiserver", "--port", str(port), "--store", "memory://", "--kubeconfig", kc,
-            "--max-object-bytes", str(self.spec.max_object_bytes)], self.work)
+            "--max-object-bytes", str(self.spec.max_object_bytes),
+            "--max-request-bytes", str(self.spec.max_request_bytes)], self.work)
         await self.roles["apiserver"].wait_ready()
         # The representation's controller runs alone in "controller-manager", so its CPU is its own
         # and a rollout's pod churn (Deployment, ReplicaSet: the workload) never queues ahead of it
@@ -530,7 +541,7 @@ async def run_one(spec: RunSpec, pods: int, watchers: int, full: int, work: Path
         await c.start()
         progress(f"{label}: start", 1, 1)
         # setup: P ready pods (not measured)
-        await c.req("POST", f"/apis/apps/v1/namespaces/{sc.NAMESPACE}/deployments", sc.deployment(pods))
+        await c.req("POST", f"/apis/apps/v1/namespaces/{sc.NAMESPACE}/deployments", sc.deployment(pods, spec.max_surge, spec.max_unavailable))
         await _wait_deployment(c, pods, f"{label}: {pods} ready pods", progress, timeout)
         items = await _settled_pods(c, pods, timeout)
         ready = sc.ready_pod_names(items)

@@ -29,13 +29,27 @@ DESCRIPTIONS = {
 }
 
 
-def deployment(pods: int) -> Obj:
+def int_or_percent(text: str) -> int | str:
+    """A rolling-update bound as the API takes it: `25%` stays a string, `1` becomes 1."""
+    text = text.strip()
+    if text.endswith("%") and text[:-1].isdigit():
+        return text
+    if text.isdigit():
+        return int(text)
+    raise ValueError(f"must be a number of pods or a percentage (e.g. 1 or 25%), not {text!r}")
+
+
+def deployment(pods: int, max_surge: int | str = "25%", max_unavailable: int | str = "25%") -> Obj:
+    """P replicas; the rollout's pace is the strategy's (Kubernetes' default 25%/25% replaces pods
+    in large waves; maxSurge 1, maxUnavailable 0 replaces them one at a time)."""
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": dict(LABELS)},
         "spec": {
             "replicas": pods,
             "selector": {"matchLabels": dict(LABELS)},
+            "strategy": {"type": "RollingUpdate",
+                         "rollingUpdate": {"maxSurge": max_surge, "maxUnavailable": max_unavailable}},
             "template": {
                 "metadata": {"labels": dict(LABELS)},
                 "spec": {"terminationGracePeriodSeconds": 0, "containers": [
