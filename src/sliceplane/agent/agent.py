@@ -147,7 +147,7 @@ class NodeAgent:
                 zone = ((node.get("metadata") or {}).get("labels") or {}).get(LABEL_ZONE) or ""
                 if zone != self.node.zone:
                     self.node = NodeView(self.node.name, zone, self.node.ip_family)
-                    self._recompute_all()
+                    self._invalidate_all()
             except ApiError as e:
                 if e.code != 404:
                     log.warning("%s: reading the Node failed: %s", self.node.name, e)
@@ -162,7 +162,7 @@ class NodeAgent:
             self._dirty.set()  # publish "synced"
             return
         self.services = {_key(o): service_to_info(o, self.node.ip_family) for o in items}
-        self._recompute_all()
+        self._invalidate_all()
 
     def _service_event(self, typ: str, obj: Obj) -> None:
         key = _key(obj)
@@ -170,7 +170,7 @@ class NodeAgent:
             self.services.pop(key, None)
         else:
             self.services[key] = service_to_info(obj, self.node.ip_family)
-        self._recompute(key)
+        self._invalidate(key)
 
     def _to_info(self, obj: Obj) -> SliceInfo | None:
         return slice_to_info(obj) if self.source == "slices" else endpoints_to_info(obj)
@@ -180,13 +180,13 @@ class NodeAgent:
             self._dirty.set()
             return
         self.cache.replace((_key(o), info) for o in items if (info := self._to_info(o)) is not None)
-        self._recompute_all()
+        self._invalidate_all()
 
     def _info_event(self, typ: str, obj: Obj) -> None:
         info = self._to_info(obj) if typ != "DELETED" else None
         changed = self.cache.update(_key(obj), info)
         for svc in changed:
-            self._recompute(svc)
+            self._invalidate(svc)
         if typ != "DELETED":
             # The cache now holds the change: that is when it counts as programmed.
             t = trigger_time(obj)
@@ -196,11 +196,11 @@ class NodeAgent:
 
     # --- the table ----------------------------------------------------------------------------
 
-    def _recompute(self, service_key: str) -> None:
+    def _invalidate(self, service_key: str) -> None:
         self._stale.add(service_key)
         self._changed()
 
-    def _recompute_all(self) -> None:
+    def _invalidate_all(self) -> None:
         self.rows = {}
         self._stale = set(self.services)
         self._changed()

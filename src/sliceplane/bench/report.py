@@ -254,7 +254,7 @@ def markdown(doc: dict[str, Any]) -> str:
                       "CPU s: API server / controller / workloads"], rows)
     out += ["", "Measured / model (model at the run's own P and N = watchers):", ""]
     out += _md_table(["scenario", "run", *(LABELS[k] for k in METRICS if k != "watchers")],
-                     [[r["scenario"], r["run"], *("-" if r["ratio"][k] is None else f"{r['ratio'][k]:.2f}"
+                     [[r["scenario"], r["run"], *("-" if r["ratio"][k] is None else f"{r['ratio'][k]:.3g}"
                                                   for k in METRICS if k != "watchers")]
                       for r in doc["results"] if not r["skipped"]])
     return "\n".join(out) + "\n"
