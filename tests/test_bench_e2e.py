@@ -99,18 +99,92 @@ def test_plan_command_json(tmp_path: Path) -> None:
     assert cells[("create", "slices-100")]["model"]["writes"] == 200
     assert cells[("rolling", "endpoints")]["model"]["total_bytes"] == 200e12
     assert cells[("update", "slices-100")]["seed"]["total_bytes"]["text"] == "~10k * 5000 = 50MB"
+    assert json.loads(out.read_text())["shape"] == {"pods": 20000, "nodes": 5000, "bytesPerEndpoint": 100,
+                                                    "overheadBytes": 0}
+    assert "model at P=20,000, N=5,000, 100 B/endpoint + 0 B/object" in " ".join(r.stdout.split())
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["plan", "--max-endpoints-per-slice", "0"], "between 1 and 1000"),
-    (["bench", "--representations", "slices,pods"], "--representations takes endpoints and/or slices"),
-])
+BAD_INPUT = [
+    ("plan-slice-size", ["plan", "--max-endpoints-per-slice", "0"], "between 1 and 1000"),
+    ("plan-negative-bytes", ["plan", "--bytes-per-endpoint", "-100"], "'--bytes-per-endpoint'"),
+    ("plan-past-int32", ["plan", "--pods", "99999999999999999999"], "less than or equal to 2147483647"),
+    ("plan-json-dir-missing", ["plan", "--json", "/nonexistent/x.json"], "directory /nonexistent does not exist"),
+    ("representation", ["bench", "--representations", "slices,pods"], "takes endpoints and/or slices"),
+    ("pods-and-sweep", ["bench", "--pods", "5", "--sweep", "10,20"], "either --pods or --sweep"),
+    ("sweep-zero", ["bench", "--sweep", "10,0"], "every pod count must be between 1"),
+    ("sweep-words", ["bench", "--sweep", "10,x"], "comma-separated pod counts"),
+    ("full-over-watchers", ["bench", "--full", "5", "--watchers", "2"], "5 full agents, but only 2 watchers"),
+    ("timeout-nan", ["bench", "--timeout", "nan"], "positive number of seconds"),
+    ("timeout-zero", ["bench", "--timeout", "0"], "positive number of seconds"),
+    ("project-nodes", ["bench", "--project-nodes", "0"], "'--project-nodes'"),
+    ("bytes-per-endpoint", ["bench", "--bytes-per-endpoint", "0"], "'--bytes-per-endpoint'"),
+    ("raised-below-default", ["bench", "--raised-max-object-bytes", "100000"], "above the default limit"),
+    ("unavailable-over-100", ["bench", "--rollout-max-unavailable", "150%"], "not be greater than 100%"),
+    ("no-limited-scenario", ["bench", "--default-limit-scenarios", ","], "takes scenarios among"),
+    ("batch-without-slices", ["bench", "--representations", "endpoints", "--batch-period", "1"],
+     "--representations has none"),
+    ("json-is-a-dir", ["bench", "--json", "/"], "/ is a directory"),
+    ("plot-format", ["bench", "--plot", "out.txt"], "the plot's format comes from its suffix"),
+    ("markdown-dir-missing", ["bench", "--markdown", "/nonexistent/a.md"], "directory /nonexistent does not exist"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), [c[1:] for c in BAD_INPUT], ids=[c[0] for c in BAD_INPUT])
 def test_command_bad_input(args: list[str], message: str) -> None:
-    """Bad flags are refused with a usage error (exit 2) that names the problem, never a traceback."""
+    """Bad flags are refused before any cluster starts, with a usage error (exit 2) that names the
+    problem, never a traceback."""
     r = subprocess.run([sys.executable, "-m", "sliceplane", *args], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 2
-    assert message in r.stderr
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert message in " ".join(r.stderr.split()), r.stderr  # rich wraps long messages
     assert "Traceback" not in r.stderr
+
+
+def _children(pid: int) -> set[int]:
+    out = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out |= {int(c) for c in (task / "children").read_text().split()}
+    return out
+
+
+def test_sigterm_stops_the_cluster_and_keeps_finished_sweep_points(tmp_path: Path) -> None:
+    """SIGTERM (a CI job's timeout, `kill`) stops the bench as Ctrl-C does: every role it started
+    is gone, its temp dir is removed, and a sweep writes the points it finished."""
+    import os
+    import signal
+    import time
+
+    out, log = tmp_path / "sweep.json", tmp_path / "bench.log"
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    with log.open("w") as f:
+        proc = subprocess.Popen([sys.executable, "-m", "sliceplane", "bench", "--sweep", "20,40", "--watchers", "2",
+                                 "--representations", "slices", "--max-endpoints-per-slice", "100",
+                                 "--json", str(out)], stdout=f, stderr=subprocess.STDOUT,
+                                env={**os.environ, "TMPDIR": str(tmp)})
+    try:
+        deadline = time.monotonic() + 200
+        while "P=20: finished" not in log.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.5)
+        roles: set[int] = set()
+        while len(roles) < 6 and time.monotonic() < deadline:  # P=40's cluster: its six roles
+            roles = _children(proc.pid)
+            time.sleep(0.2)
+        assert len(roles) >= 6, log.read_text()[-3000:]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 143, log.read_text()[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not [pid for pid in roles if Path(f"/proc/{pid}").exists()
+                and "zombie" not in Path(f"/proc/{pid}/status").read_text()]
+    assert list(tmp.iterdir()) == []
+    text = log.read_text()
+    assert "terminated at P=40" in text
+    doc = json.loads(out.read_text())
+    assert doc["pods"] == [20]
+    assert doc["sweep"][0]["results"][0]["measured"]["writes"] == 1  # ceil(20/100) slices at creation
 
 
 def test_batching_reports_fewer_rolling_writes(tmp_path: Path) -> None:

@@ -52,19 +52,36 @@ def test_model_values_at_seed_shape(scenario: str, rep: Representation, writes: 
 
 
 SHAPES = [
-    # P not a multiple of B: the last slice is partial; a slice never holds more than P
-    (Shape(pods=250, nodes=4, bytes_per_endpoint=200, overhead_bytes=500), SLICES_100, "create", 3, 20_500),
-    (Shape(pods=50, nodes=4, bytes_per_endpoint=200, overhead_bytes=500), SLICES_100, "update", 1, 10_500),
-    (Shape(pods=50, nodes=4, bytes_per_endpoint=200, overhead_bytes=500), ENDPOINTS, "update", 1, 10_500),
-    (Shape(pods=7, nodes=2), SLICES_1, "create", 7, 100),
+    # (shape, representation, scenario, writes, object bytes (max), bytes per watcher)
+    # P not a multiple of B: the last slice is partial (2 x 100 + 50 endpoints, 3 overheads);
+    # a slice never holds more than P
+    (Shape(pods=250, nodes=4, bytes_per_endpoint=200, overhead_bytes=500), SLICES_100, "create", 3, 20_500,
+     51_500),
+    (Shape(pods=250, nodes=4, bytes_per_endpoint=200, overhead_bytes=500), SLICES_100, "rolling", 250, 20_500,
+     5_125_000),
+    (Shape(pods=50, nodes=4, bytes_per_endpoint=200, overhead_bytes=500), SLICES_100, "update", 1, 10_500, 10_500),
+    (Shape(pods=50, nodes=4, bytes_per_endpoint=200, overhead_bytes=500), ENDPOINTS, "update", 1, 10_500, 10_500),
+    (Shape(pods=50, nodes=4, bytes_per_endpoint=200, overhead_bytes=500), ENDPOINTS, "create", 1, 10_500, 10_500),
+    (Shape(pods=7, nodes=2), SLICES_1, "create", 7, 100, 700),
 ]
 
 
-@pytest.mark.parametrize(("shape", "rep", "scenario", "writes", "size"), SHAPES,
-                         ids=["partial-slice", "small-service", "endpoints-small", "one-per-slice"])
-def test_model_other_shapes(shape: Shape, rep: Representation, scenario: str, writes: int, size: int) -> None:
+@pytest.mark.parametrize(("shape", "rep", "scenario", "writes", "size", "per_watcher"), SHAPES,
+                         ids=["partial-slice-create", "partial-slice-rolling", "small-service", "endpoints-small",
+                              "endpoints-create", "one-per-slice"])
+def test_model_other_shapes(shape: Shape, rep: Representation, scenario: str, writes: int, size: int,
+                            per_watcher: int) -> None:
     c = predict(shape, scenario, rep)  # type: ignore[arg-type]
-    assert (c.writes, c.object_bytes, c.bytes_per_watcher) == (writes, size, writes * size)
+    assert (c.writes, c.object_bytes, c.bytes_per_watcher) == (writes, size, per_watcher)
+    assert c.total_bytes == per_watcher * shape.nodes
+
+
+@pytest.mark.parametrize("kwargs", [{"pods": 0, "nodes": 1}, {"pods": 1, "nodes": 0},
+                                    {"pods": 1, "nodes": 1, "bytes_per_endpoint": 0},
+                                    {"pods": 1, "nodes": 1, "overhead_bytes": -1}], ids=str)
+def test_bad_shape(kwargs: dict[str, int]) -> None:
+    with pytest.raises(ValueError):
+        Shape(**kwargs)
 
 
 def test_seed_failure_point() -> None:
@@ -150,6 +167,26 @@ def test_rollout_bounds(text: str, want: int | str | None) -> None:
     assert int_or_percent(text) == want
     strategy = deployment(10, want, 0)["spec"]["strategy"]
     assert strategy == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": want, "maxUnavailable": 0}}
+
+
+@pytest.mark.parametrize(("surge", "unavailable", "want"), [
+    ("1", "0", (1, 0)),
+    ("25%", "25%", ("25%", "25%")),
+    ("200%", "0", ("200%", 0)),  # a surge may exceed 100%
+    ("0", "100%", (0, "100%")),
+    ("0", "150%", "maxUnavailable must not be greater than 100%"),
+    ("0", "0%", "may not both be 0"),
+    ("0%", "0", "may not both be 0"),
+    ("x", "0", "a number of pods or a percentage"),
+])
+def test_rollout_bounds_together(surge: str, unavailable: str, want: tuple[int | str, int | str] | str) -> None:
+    from sliceplane.bench.scenarios import rollout_bounds
+
+    if isinstance(want, str):
+        with pytest.raises(ValueError, match=want):
+            rollout_bounds(surge, unavailable)
+        return
+    assert rollout_bounds(surge, unavailable) == want
 
 
 @pytest.mark.parametrize(("object_limit", "request_limit"), [(64 * 1024, 3 << 20), (1536 * 1024, 3 << 20),

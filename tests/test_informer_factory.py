@@ -155,6 +155,11 @@ CONTROLLERS_FLAG_CASES = [
     ("long-names", "endpointslice-controller,garbage-collector-controller", {"endpointslice", "garbagecollector"}),
     ("minus-alone", "-endpoint", set()),
     ("spaces-and-empties", " deployment , ,replicaset", {"deployment", "replicaset"}),
+    # kube-controller-manager's own names, copied from its manifests: accepted, not run
+    ("kubernetes-names", "*,-ttl,-bootstrapsigner,-tokencleaner,serviceaccount-controller",
+     {"endpointslice", "endpointslicemirroring", "endpoint", "deployment", "replicaset", "garbagecollector",
+      "namespace"}),
+    ("only-kubernetes-names", "job,cronjob-controller", set()),
 ]
 
 
@@ -171,6 +176,13 @@ def test_controllers_flag_unknown_name() -> None:
 
     with pytest.raises(ValueError, match='"endpoints" is not in the list of known controllers'):
         enabled_controllers("*,-endpoints")
+
+
+def test_kubernetes_only_controllers_are_named() -> None:
+    from sliceplane.controllers.manager import kubernetes_only_controllers
+
+    assert kubernetes_only_controllers("*,-ttl,endpointslice,statefulset-controller") == [
+        "ttl", "statefulset-controller"]
 
 
 def test_build_controllers_runs_only_the_named_ones() -> None:

@@ -8,10 +8,16 @@ import errno
 import logging
 import os
 import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+T = TypeVar("T")
 
 app = typer.Typer(
     add_completion=False,
@@ -299,13 +305,21 @@ def controller_manager(
         default_identity,
         run_elected_in_thread,
     )
-    from sliceplane.controllers.manager import ControllerManager, ManagerOptions, enabled_controllers
+    from sliceplane.controllers.manager import (
+        ControllerManager,
+        ManagerOptions,
+        enabled_controllers,
+        kubernetes_only_controllers,
+    )
 
     _setup_logging(verbose)
     try:
         enabled = enabled_controllers(controllers)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--controllers") from None
+    if others := kubernetes_only_controllers(controllers):
+        logging.getLogger("sliceplane.controller-manager").info(
+            "--controllers: not run here (kube-controller-manager's, not sliceplane's): %s", ", ".join(others))
     if not enabled:
         raise typer.BadParameter("no controller would run", param_hint="--controllers")
     opts = ManagerOptions(
@@ -555,9 +569,11 @@ SliceSizes = Annotated[
     typer.Option("--max-endpoints-per-slice", help="B of a slices representation (repeat; default 100 and 1)."),
 ]
 BytesPerEndpoint = Annotated[
-    int, typer.Option(help="Model: bytes one endpoint adds to an object (the KEP-0752 talk's 'const' is 100).")
+    int, typer.Option(min=1, help="Model: bytes one endpoint adds to an object (the KEP-0752 talk's 'const' is 100).")
 ]
-OverheadBytes = Annotated[int, typer.Option(help="Model: bytes of every object besides its endpoints.")]
+OverheadBytes = Annotated[int, typer.Option(min=0, help="Model: bytes of every object besides its endpoints.")]
+# A Deployment's replicas are an int32; the model takes the same range.
+MAX_PODS = 2**31 - 1
 
 
 def _slice_sizes(values: list[int] | None) -> list[int]:
@@ -567,10 +583,47 @@ def _slice_sizes(values: list[int] | None) -> list[int]:
     return sizes
 
 
+def _console() -> Console:
+    """Rich output; when it is not a terminal (a log file, a pipe), wide enough that the tables'
+    run labels are not cut to fit 80 columns."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
+
+
+def _check_output(path: Path | None, flag: str, *, plot: bool = False) -> None:
+    """Refuse an output file that cannot be written before the run, not after it."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise typer.BadParameter(f"{path} is a directory", param_hint=f"'{flag}'")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise typer.BadParameter(f"directory {parent} does not exist", param_hint=f"'{flag}'")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise typer.BadParameter(f"{path} is not writable", param_hint=f"'{flag}'")
+    if plot:
+        from matplotlib.figure import Figure
+
+        formats = Figure().canvas.get_supported_filetypes()
+        if path.suffix.lstrip(".").lower() not in formats:
+            raise typer.BadParameter(f"{path.name}: the plot's format comes from its suffix, one of "
+                                     f"{', '.join('.' + f for f in sorted(formats))}", param_hint=f"'{flag}'")
+
+
+def _write_output(path: Path, write: Callable[[Path], object]) -> None:
+    """Write one result file; a failure (disk full, the file gone read-only) is one line, not a traceback."""
+    try:
+        write(path)
+    except OSError as e:
+        _fail(f"cannot write {path}: {e.strerror or e}")
+
+
 @app.command()
 def plan(
-    pods: Annotated[int, typer.Option(help="P: endpoints behind the Service.")] = 20_000,
-    nodes: Annotated[int, typer.Option(help="N: nodes, one watcher each.")] = 5_000,
+    pods: Annotated[int, typer.Option(min=1, max=MAX_PODS, help="P: endpoints behind the Service.")] = 20_000,
+    nodes: Annotated[int, typer.Option(min=1, max=MAX_PODS, help="N: nodes, one watcher each.")] = 5_000,
     max_endpoints_per_slice: SliceSizes = None,
     bytes_per_endpoint: BytesPerEndpoint = 100,
     overhead_bytes: OverheadBytes = 0,
@@ -579,35 +632,61 @@ def plan(
     """The KEP-0752 talk's cost model for a cluster shape, every cell of its table, beside the talk's figures."""
     import json
 
-    from rich.console import Console
-
     from sliceplane.bench.model import Representation, Shape
     from sliceplane.bench.report import plan_document, render_plan
 
-    if pods < 1 or nodes < 1:
-        raise typer.BadParameter("--pods and --nodes must be at least 1")
+    _check_output(output_json, "--json")
     shape = Shape(pods, nodes, bytes_per_endpoint, overhead_bytes)
     reps = [Representation("endpoints"), *(Representation("slices", b) for b in _slice_sizes(max_endpoints_per_slice))]
     doc = plan_document(shape, reps)
-    render_plan(Console(), doc)
+    render_plan(_console(), doc)
     if output_json:
-        output_json.write_text(json.dumps(doc, indent=2))
+        _write_output(output_json, lambda f: f.write_text(json.dumps(doc, indent=2)))
+
+
+async def _until_terminated(work: Awaitable[T]) -> T:
+    """SIGTERM stops a bench as Ctrl-C does: the running cluster's processes are stopped first."""
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)  # type: ignore[union-attr]
+    try:
+        return await work
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+def _bench_pod_counts(ctx: typer.Context, pods: int, sweep: str | None) -> list[int]:
+    if not sweep:
+        return [pods]
+    source = ctx.get_parameter_source("pods")
+    if source is not None and source.name != "DEFAULT":
+        raise typer.BadParameter("give either --pods or --sweep, not both", param_hint="'--sweep'")
+    try:
+        counts = [int(p) for p in sweep.split(",") if p.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"must be comma-separated pod counts, not {sweep!r}", param_hint="'--sweep'") from None
+    if not counts or not all(1 <= p <= MAX_PODS for p in counts):
+        raise typer.BadParameter(f"every pod count must be between 1 and {MAX_PODS}, not {sweep!r}",
+                                 param_hint="'--sweep'")
+    return counts
 
 
 @app.command()
 def bench(
-    pods: Annotated[int, typer.Option(help="P: ready pods behind the Service.")] = 2000,
-    watchers: Annotated[int, typer.Option(help="Real watchers: node agents (and fleet nodes).")] = 4,
-    full: Annotated[int, typer.Option(help="How many of the agents run in full mode (the rest count).")] = 1,
+    ctx: typer.Context,
+    pods: Annotated[int, typer.Option(min=1, max=MAX_PODS, help="P: ready pods behind the Service.")] = 2000,
+    watchers: Annotated[int, typer.Option(min=1, help="Real watchers: node agents (and fleet nodes).")] = 4,
+    full: Annotated[int, typer.Option(min=0, help="How many of the agents run in full mode (the rest count).")] = 1,
     max_endpoints_per_slice: SliceSizes = None,
-    project_nodes: Annotated[int, typer.Option(help="Project per-watcher costs to this many nodes.")] = 5_000,
+    project_nodes: Annotated[int, typer.Option(min=1, help="Project per-watcher costs to this many nodes.")] = 5_000,
     bytes_per_endpoint: BytesPerEndpoint = 100,
     overhead_bytes: OverheadBytes = 0,
     raised_max_object_bytes: Annotated[
-        int, typer.Option(help="The API server's object limit for the second Endpoints run.")
+        int, typer.Option(help="The API server's object limit for the second Endpoints run (above the default "
+                               "1.5 MiB).")
     ] = 1 << 30,
     default_limit_scenarios: Annotated[
-        str, typer.Option(help="Scenarios of the Endpoints run at the default 1.5 MiB limit (comma-separated).")
+        str, typer.Option(help="Scenarios of the Endpoints run at the default 1.5 MiB limit (comma-separated; "
+                               "create always runs, it makes the Service).")
     ] = "create",
     timeout: Annotated[float, typer.Option(help="Seconds any one phase may take.")] = 600.0,
     output_json: Annotated[Path | None, typer.Option("--json", help="Write the results here (schema: README).")] = None,
@@ -626,7 +705,8 @@ def bench(
     ] = None,
     rollout_max_surge: Annotated[
         str, typer.Option(help="The Deployment's maxSurge (pods or %): with --rollout-max-unavailable 0 and 1 "
-                               "here, the rollout replaces one pod at a time, so no controller can coalesce.")
+                               "here, the rollout replaces one pod at a time, so changes reach the controllers "
+                               "one by one.")
     ] = "25%",
     rollout_max_unavailable: Annotated[str, typer.Option(help="The Deployment's maxUnavailable (pods or %).")] = "25%",
     representations: Annotated[
@@ -636,14 +716,14 @@ def bench(
 ) -> None:
     """The KEP-0752 talk's evaluation on real components: create, update, rolling x Endpoints / slices of B."""
     import json
+    import math
     import sys
     import tempfile
     import time
 
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from sliceplane.bench.model import Representation, Shape
+    from sliceplane.bench.model import SCENARIOS, Representation, Shape
     from sliceplane.bench.report import (
         bench_document,
         markdown,
@@ -654,31 +734,39 @@ def bench(
         sweep_markdown,
     )
     from sliceplane.bench.runner import DEFAULT_MAX_OBJECT_BYTES, RunSpec, run_all
-    from sliceplane.bench.scenarios import int_or_percent
+    from sliceplane.bench.scenarios import rollout_bounds
 
+    # Every flag is checked before a cluster starts: a bad one must not cost a run.
+    pod_counts = _bench_pod_counts(ctx, pods, sweep)
+    if full > watchers:
+        raise typer.BadParameter(f"{full} full agents, but only {watchers} watchers", param_hint="'--full'")
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise typer.BadParameter(f"must be a positive number of seconds, not {timeout}", param_hint="'--timeout'")
+    if raised_max_object_bytes <= DEFAULT_MAX_OBJECT_BYTES:
+        raise typer.BadParameter(f"must be above the default limit, {DEFAULT_MAX_OBJECT_BYTES} bytes, not "
+                                 f"{raised_max_object_bytes}", param_hint="'--raised-max-object-bytes'")
+    named = {x.strip() for x in default_limit_scenarios.split(",") if x.strip()}
+    if not named or not named <= set(SCENARIOS):
+        raise typer.BadParameter(f"takes scenarios among {', '.join(SCENARIOS)}, not {default_limit_scenarios!r}",
+                                 param_hint="'--default-limit-scenarios'")
+    limited = tuple(x for x in SCENARIOS if x in named | {"create"})
     try:
-        pod_counts = [int(p) for p in sweep.split(",") if p.strip()] if sweep else [pods]
-    except ValueError:
-        raise typer.BadParameter(f"--sweep must be comma-separated pod counts, not {sweep!r}") from None
-    if not pod_counts or min(pod_counts) < 1 or watchers < 1:
-        raise typer.BadParameter("--pods (or every --sweep value) and --watchers must be at least 1")
-    full = max(0, min(full, watchers))
-    sizes = _slice_sizes(max_endpoints_per_slice)
-    limited = tuple(s.strip() for s in default_limit_scenarios.split(",") if s.strip())
-    for s in limited:
-        if s not in ("create", "update", "rolling"):
-            raise typer.BadParameter(f"unknown scenario {s!r}")
-    try:
-        surge, unavailable = int_or_percent(rollout_max_surge), int_or_percent(rollout_max_unavailable)
+        surge, unavailable = rollout_bounds(rollout_max_surge, rollout_max_unavailable)
     except ValueError as e:
-        raise typer.BadParameter(str(e), param_hint="--rollout-max-surge/--rollout-max-unavailable") from None
-    if surge in (0, "0%") and unavailable in (0, "0%"):
-        raise typer.BadParameter("may not both be 0 (the rollout could not make progress)",
-                                 param_hint="--rollout-max-surge/--rollout-max-unavailable")
+        raise typer.BadParameter(str(e), param_hint="'--rollout-max-surge' / '--rollout-max-unavailable'") from None
+    kinds = {k.strip() for k in representations.split(",") if k.strip()}
+    if not kinds or not kinds <= {"endpoints", "slices"}:
+        raise typer.BadParameter(f"takes endpoints and/or slices, not {representations!r}",
+                                 param_hint="'--representations'")
+    if "slices" not in kinds and (max_endpoints_per_slice or batch_period):
+        raise typer.BadParameter("--max-endpoints-per-slice and --batch-period shape slice runs, and "
+                                 "--representations has none", param_hint="'--representations'")
+    sizes = _slice_sizes(max_endpoints_per_slice)
+    _check_output(output_json, "--json")
+    _check_output(plot_file, "--plot", plot=True)
+    _check_output(markdown_file, "--markdown")
+
     pace = {"max_surge": surge, "max_unavailable": unavailable}
-    kinds = [k.strip() for k in representations.split(",") if k.strip()]
-    if not kinds or any(k not in ("endpoints", "slices") for k in kinds):
-        raise typer.BadParameter(f"--representations takes endpoints and/or slices, not {representations!r}")
     runs: list[RunSpec] = []
     if "endpoints" in kinds:
         runs += [RunSpec(Representation("endpoints"), DEFAULT_MAX_OBJECT_BYTES, limited, **pace),
@@ -687,9 +775,10 @@ def bench(
         runs += [RunSpec(Representation("slices", b), **pace) for b in sizes]
         if batch_period:
             runs += [RunSpec(Representation("slices", b), batch_period=batch_period, **pace) for b in sizes]
-    console = Console()
+    console = _console()
     command = " ".join(["sliceplane", *sys.argv[1:]])
     docs = []
+    stopped_by = ""
     with contextlib.ExitStack() as stack:
         work = work_dir.resolve() if work_dir else Path(stack.enter_context(tempfile.TemporaryDirectory()))
         for p in pod_counts:
@@ -706,11 +795,19 @@ def bench(
                     progress.update(tasks[phase], completed=done, total=total)  # type: ignore[arg-type]
 
                 try:
-                    measurements = asyncio.run(run_all(runs, p, watchers, full, work / f"P{p}", report, timeout))
+                    measurements = asyncio.run(_until_terminated(
+                        run_all(runs, p, watchers, full, work / f"P{p}", report, timeout)))
                 except (RuntimeError, TimeoutError) as e:
                     progress.stop()
                     console.print(f"[red]bench failed at P={p}:[/] {e}")
                     raise typer.Exit(1) from None
+                except KeyboardInterrupt:
+                    stopped_by = "interrupted"
+                except asyncio.CancelledError:
+                    stopped_by = "terminated"
+            if stopped_by:
+                console.print(f"[yellow]{stopped_by} at P={p}[/]: its cluster was stopped")
+                break
             doc = bench_document(
                 measurements, Shape(p, max(1, watchers), bytes_per_endpoint, overhead_bytes), project_nodes,
                 watchers=watchers, full_watchers=full,
@@ -721,17 +818,20 @@ def bench(
             render_bench(console, doc)
             console.print(f"P={p}: finished in {doc['seconds']:.0f} s")
             docs.append(doc)
-    result = docs[0] if not sweep else sweep_document(docs, command)
-    if output_json:
-        output_json.write_text(json.dumps(result, indent=2))
-    if plot_file:
-        if sweep:
-            plot_sweep(docs, plot_file)
-        else:
-            plot(docs[0], plot_file)
-    if markdown_file:
-        markdown_file.write_text(sweep_markdown(result) + "\n" + "\n".join(markdown(d) for d in docs) if sweep
-                                 else markdown(result))
+    if docs:
+        if stopped_by:
+            console.print(f"writing the {len(docs)} finished point(s) of the sweep")
+        result = docs[0] if not sweep else sweep_document(docs, command)
+        if output_json:
+            _write_output(output_json, lambda f: f.write_text(json.dumps(result, indent=2)))
+        if plot_file:
+            _write_output(plot_file, lambda f: plot_sweep(docs, f) if sweep else plot(docs[0], f))
+        if markdown_file:
+            text = (sweep_markdown(result) + "\n" + "\n".join(markdown(d) for d in docs) if sweep
+                    else markdown(result))
+            _write_output(markdown_file, lambda f: f.write_text(text))
+    if stopped_by:
+        raise typer.Exit(130 if stopped_by == "interrupted" else 143)
 
 
 def main() -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from sliceplane.process import die_with_parent
 
 log = logging.getLogger("sliceplane.up")
 
@@ -81,22 +82,6 @@ def role_commands(opts: UpOptions, kubeconfig: Path) -> dict[str, list[str]]:
     return roles
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux to SIGTERM us when `up` dies, even by SIGKILL.
-
-    Without it a killed `up` leaves its roles running, and the next `up` on the same data
-    directory would start a second set beside them.
-    """
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # not Linux: roles outlive a killed parent
-        pass
-
-
-PR_SET_PDEATHSIG = 1
-
-
 class Child:
     """One supervised role process."""
 
@@ -119,7 +104,7 @@ class Child:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
             log.debug("started %s (pid %d)", self.name, self.proc.pid)
             await self._pump(self.proc)

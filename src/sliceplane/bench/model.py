@@ -35,6 +35,8 @@ class Shape:
     def __post_init__(self) -> None:
         if self.pods < 1 or self.nodes < 1:
             raise ValueError("pods and nodes must be at least 1")
+        if self.bytes_per_endpoint < 1 or self.overhead_bytes < 0:
+            raise ValueError("bytes per endpoint must be at least 1, and overhead bytes at least 0")
 
 
 @dataclass(frozen=True)
@@ -109,12 +111,17 @@ def predict(shape: Shape, scenario: ScenarioName, rep: Representation) -> Costs:
     """Every cell of the seed's table for one scenario and representation.
 
     Each write is one watch event to each of the N watchers, and each event carries the whole
-    object it changed.
+    object it changed. Creation sends every object once: when B does not divide P the last slice
+    is partial, so the bytes are P endpoints and one overhead per object, not writes x a full
+    slice (the two agree at the seed's shape).
     """
     w = writes(shape, scenario, rep)
     size = object_bytes(shape, rep)
+    per_watcher = w * size
+    if scenario == "create":
+        per_watcher = w * shape.overhead_bytes + shape.pods * shape.bytes_per_endpoint
     return Costs(writes=w, events_per_watcher=w, object_bytes=size, watchers=shape.nodes,
-                 total_events=w * shape.nodes, total_bytes=w * shape.nodes * size)
+                 total_events=w * shape.nodes, total_bytes=per_watcher * shape.nodes)
 
 
 def failing_pods(max_object_bytes: int, shape: Shape) -> int:

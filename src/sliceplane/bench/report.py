@@ -11,7 +11,6 @@ import os
 import platform
 import sys
 from collections.abc import Iterable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +76,7 @@ def compare(m: Measurement, shape: Shape, project_nodes: int) -> dict[str, Any]:
         "seed": seed,
         "projected": {"nodes": project_nodes, "total_events": m.total_events / max(1, m.watchers) * project_nodes,
                       "total_bytes": per_watcher_bytes * project_nodes},
-        "failure": m.failure, "skipped": m.skipped,
+        "failure": m.failure, "skipped": m.skipped, "per_replaced_pod": None,
     }
     if m.scenario == "rolling" and m.replaced_pods:
         result["per_replaced_pod"] = {"replaced_pods": m.replaced_pods, "writes": m.writes / m.replaced_pods,
@@ -114,7 +113,13 @@ def plan_document(shape: Shape, reps: list[Representation]) -> dict[str, Any]:
             seed = {m: {"value": f.value, "text": f.text, "kind": f.kind}
                     for m in METRICS if (f := seed_figure(scenario, rep, m)) is not None}
             cells.append({"scenario": scenario, "representation": rep.name, "model": model, "seed": seed})
-    return {"schemaVersion": SCHEMA_VERSION, "shape": asdict(shape), "cells": cells}
+    return {"schemaVersion": SCHEMA_VERSION, "shape": _shape_json(shape), "cells": cells}
+
+
+def _shape_json(shape: Shape) -> dict[str, int]:
+    """A shape as both JSON documents spell it (camelCase, as Kubernetes' own JSON)."""
+    return {"pods": shape.pods, "nodes": shape.nodes, "bytesPerEndpoint": shape.bytes_per_endpoint,
+            "overheadBytes": shape.overhead_bytes}
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -142,7 +147,7 @@ def render_plan(console: Console, doc: dict[str, Any]) -> None:
     s = doc["shape"]
     for scenario in SCENARIOS:
         t = Table(title=f"{scenario}: model at P={s['pods']:,}, N={s['nodes']:,}, "
-                        f"{s['bytes_per_endpoint']} B/endpoint + {s['overhead_bytes']} B/object")
+                        f"{s['bytesPerEndpoint']} B/endpoint + {s['overheadBytes']} B/object")
         t.add_column("representation")
         for metric in METRICS:
             t.add_column(LABELS[metric], justify="right")
@@ -187,7 +192,7 @@ def render_bench(console: Console, doc: dict[str, Any]) -> None:
             pr = r["projected"]
             t.add_row("", f"projected to N={pr['nodes']:,}", "", f"{human(pr['total_events'])} events, "
                       f"{human(pr['total_bytes'], 'B')}", "", "", style="italic")
-            if "per_replaced_pod" in r:
+            if r["per_replaced_pod"]:
                 p = r["per_replaced_pod"]
                 t.add_row("", "per replaced pod", "1 write, 1 event", f"{p['writes']:.3f} writes, "
                           f"{p['events_per_watcher']:.3f} events/watcher", "", "1")
@@ -236,7 +241,7 @@ def markdown(doc: dict[str, Any]) -> str:
         seed = r["seed"].get("total_bytes", {}).get("text", "-")
         writes = f"{m['writes']:,}"
         events = f"{m['events_per_watcher']:,.0f}"
-        if "per_replaced_pod" in r:
+        if r["per_replaced_pod"]:
             p = r["per_replaced_pod"]
             writes += f" ({p['writes']:.3f}/pod)"
             events += f" ({p['events_per_watcher']:.3f}/pod)"
@@ -344,20 +349,24 @@ def sweep_series(docs: list[dict[str, Any]], scenario: str) -> dict[str, list[tu
 
 
 def plot_sweep(docs: list[dict[str, Any]], path: Path) -> None:
-    """How bytes per watcher grow with P, per scenario (log-log): Endpoints' rolling update grows
-    as P² per watcher (O(P²N) in total), slices' as P (O(PN))."""
+    """How bytes per watcher grow with P, per scenario (log-log), with each run's fitted exponent:
+    the seed's O(P²N) for Endpoints' rolling update against O(PN) for slices shows as k."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     scenarios = [s for s in SCENARIOS if any(sweep_series(docs, s).values())]
+    # One colour per run in every panel: the default cycle would shift when a run sits out a scenario.
+    runs = list(dict.fromkeys(r["run"] for d in docs for r in d["runs"]))
+    colour = {run: f"C{i % 10}" for i, run in enumerate(runs)}
     fig, axes = plt.subplots(1, max(1, len(scenarios)), figsize=(5 * max(1, len(scenarios)), 4.5), squeeze=False)
     for ax, scenario in zip(axes[0], scenarios, strict=False):
         for run, points in sweep_series(docs, scenario).items():
             xs, ys = zip(*sorted(points), strict=True)
             k = growth_exponent(points)
-            ax.plot(xs, [max(1.0, y) for y in ys], marker="o", label=run + ("" if k is None else f" (~P^{k:g})"))
+            ax.plot(xs, [max(1.0, y) for y in ys], marker="o", color=colour.get(run),
+                    label=run + ("" if k is None else f" (~P^{k:g})"))
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("P (pods)")

@@ -37,6 +37,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sliceplane.agent.metrics import LATENCY_BUCKETS
 from sliceplane.bench import scenarios as sc
 from sliceplane.bench.model import Representation
+from sliceplane.process import die_with_parent
 
 DEFAULT_MAX_OBJECT_BYTES = 1536 * 1024
 DEFAULT_MAX_REQUEST_BYTES = 3 * 1024 * 1024
@@ -252,7 +253,8 @@ class Role:
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "sliceplane", *argv], stdout=self._log,
-                                     stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                     stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                                     preexec_fn=die_with_parent)
         self.ready_line = ""
 
     async def wait_ready(self, timeout: float = 90.0) -> str:
@@ -587,7 +589,8 @@ async def run_one(spec: RunSpec, pods: int, watchers: int, full: int, work: Path
             out.append(await _measure(c, "rolling", before, failure, len(ready - new_ready), pods))
         return out
     except Exception as e:
-        raise RuntimeError(f"{label}: {e}\n{c.logs()}") from e
+        message = str(e) if str(e).startswith(label) else f"{label}: {e}"  # phases already name the run
+        raise RuntimeError(f"{message}\n{c.logs()}") from e
     finally:
         await c.stop()
 

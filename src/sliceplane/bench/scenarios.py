@@ -39,6 +39,17 @@ def int_or_percent(text: str) -> int | str:
     raise ValueError(f"must be a number of pods or a percentage (e.g. 1 or 25%), not {text!r}")
 
 
+def rollout_bounds(max_surge: str, max_unavailable: str) -> tuple[int | str, int | str]:
+    """Both bounds parsed and checked as the API server validates a Deployment's rolling update,
+    so a bad pace is refused before a cluster is started, not by a 422 minutes into a run."""
+    surge, unavailable = int_or_percent(max_surge), int_or_percent(max_unavailable)
+    if isinstance(unavailable, str) and int(unavailable[:-1]) > 100:
+        raise ValueError(f"maxUnavailable must not be greater than 100%, not {unavailable!r}")
+    if surge in (0, "0%") and unavailable in (0, "0%"):
+        raise ValueError("maxSurge and maxUnavailable may not both be 0 (the rollout could not make progress)")
+    return surge, unavailable
+
+
 def deployment(pods: int, max_surge: int | str = "25%", max_unavailable: int | str = "25%") -> Obj:
     """P replicas; the rollout's pace is the strategy's (Kubernetes' default 25%/25% replaces pods
     in large waves; maxSurge 1, maxUnavailable 0 replaces them one at a time)."""

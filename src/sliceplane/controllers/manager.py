@@ -29,6 +29,32 @@ _LONG_NAMES = {"endpointslice-controller": "endpointslice", "endpointslice-mirro
                "endpointslicemirroring", "endpoints-controller": "endpoint", "deployment-controller": "deployment",
                "replicaset-controller": "replicaset", "garbage-collector-controller": "garbagecollector",
                "namespace-controller": "namespace"}
+# kube-controller-manager's other controllers, by alias and by long name: a --controllers value
+# copied from a kube-controller-manager manifest names them; they are accepted and not run.
+KUBERNETES_ONLY_CONTROLLERS = frozenset((
+    "attachdetach", "bootstrapsigner", "clusterrole-aggregation", "cronjob", "csrapproving", "csrcleaner",
+    "csrsigning", "daemonset", "disruption", "horizontalpodautoscaling", "job", "nodeipam", "nodelifecycle",
+    "persistentvolume-binder", "persistentvolume-expander", "podgc", "pv-protection", "pvc-protection",
+    "replicationcontroller", "resourcequota", "root-ca-cert-publisher", "route", "service", "serviceaccount",
+    "serviceaccount-token", "statefulset", "tokencleaner", "ttl", "ttl-after-finished", "ephemeral-volume",
+    "storage-version-gc", "resourceclaim", "legacy-service-account-token-cleaner", "validatingadmissionpolicy-status",
+    "service-cidr", "cloud-node-lifecycle", "taint-eviction-controller",
+    "bootstrap-signer-controller", "certificatesigningrequest-approving-controller",
+    "certificatesigningrequest-cleaner-controller", "certificatesigningrequest-signing-controller",
+    "cloud-node-lifecycle-controller", "clusterrole-aggregation-controller", "cronjob-controller",
+    "daemonset-controller", "device-taint-eviction-controller", "disruption-controller", "ephemeral-volume-controller",
+    "horizontal-pod-autoscaler-controller", "job-controller", "kube-apiserver-serving-clustertrustbundle-publisher-controller",
+    "legacy-serviceaccount-token-cleaner-controller", "node-ipam-controller", "node-lifecycle-controller",
+    "node-route-controller", "persistentvolume-attach-detach-controller", "persistentvolume-binder-controller",
+    "persistentvolume-expander-controller", "persistentvolume-protection-controller",
+    "persistentvolumeclaim-protection-controller", "pod-garbage-collector-controller",
+    "podcertificaterequest-cleaner-controller", "replicationcontroller-controller", "resourceclaim-controller",
+    "resourcequota-controller", "root-ca-certificate-publisher-controller", "selinux-warning-controller",
+    "service-cidr-controller", "service-lb-controller", "serviceaccount-controller", "serviceaccount-token-controller",
+    "statefulset-controller", "storage-version-migrator-controller", "storageversion-garbage-collector-controller",
+    "token-cleaner-controller", "ttl-after-finished-controller", "ttl-controller",
+    "validatingadmissionpolicy-status-controller", "volumeattributesclass-protection-controller",
+))
 
 
 @dataclass(frozen=True)
@@ -46,18 +72,29 @@ class ManagerOptions:
     controllers: frozenset[str] = frozenset(KNOWN_CONTROLLERS)
 
 
+def _flag_items(flag: str | list[str]) -> list[str]:
+    return [i.strip() for i in (flag.split(",") if isinstance(flag, str) else flag) if i.strip()]
+
+
+def kubernetes_only_controllers(flag: str | list[str]) -> list[str]:
+    """The names in a --controllers value that kube-controller-manager runs and sliceplane does not."""
+    return [i.lstrip("-") for i in _flag_items(flag) if i.lstrip("-") in KUBERNETES_ONLY_CONTROLLERS]
+
+
 def enabled_controllers(flag: str | list[str]) -> frozenset[str]:
     """kube-controller-manager's --controllers: `*` is every controller, `foo` enables foo, `-foo`
-    disables it (a name beats `*`). Raises ValueError naming an unknown controller."""
-    items = [i.strip() for i in (flag.split(",") if isinstance(flag, str) else flag) if i.strip()]
+    disables it (a name beats `*`). Raises ValueError naming an unknown controller; names of
+    kube-controller-manager's controllers that sliceplane does not have are accepted and ignored."""
     named: dict[str, bool] = {}
     star = False
-    for item in items:
+    for item in _flag_items(flag):
         if item == "*":
             star = True
             continue
         on = not item.startswith("-")
         name = _LONG_NAMES.get(item.lstrip("-"), item.lstrip("-"))
+        if name in KUBERNETES_ONLY_CONTROLLERS:
+            continue
         if name not in KNOWN_CONTROLLERS:
             raise ValueError(f'"{item.lstrip("-")}" is not in the list of known controllers: '
                              f"{', '.join(sorted(KNOWN_CONTROLLERS))}")
