@@ -646,6 +646,27 @@ async def test_dual_stack_service(make_server: Any) -> None:
     assert v4.startswith("10.") and v6.startswith("fd00:10:96::")
 
 
+@pytest.mark.parametrize(("v6_range", "policy", "want"), [
+    (None, "RequireDualStack", "this cluster is not configured for dual-stack services"),
+    (None, "PreferDualStack", ["IPv4"]),  # prefers, settles for one family
+    ("fd00:10:96::/112", "RequireDualStack", ["IPv4", "IPv6"]),
+    ("fd00:10:96::/112", "SingleStack", ["IPv4"]),
+], ids=["single-require", "single-prefer", "dual-require", "dual-single"])
+async def test_ip_family_policy(make_server: Any, v6_range: str | None, policy: str, want: object) -> None:
+    """RequireDualStack is refused on a single-stack cluster, as Kubernetes does, not quietly
+    given one family."""
+    _, api = await make_server(service_cidr_v6=v6_range)
+    status, out = await api.req("POST", SVC, service("fam", ipFamilyPolicy=policy))
+    if isinstance(want, str):
+        assert (status, out["reason"]) == (422, "Invalid")
+        assert out["details"]["causes"] == [{"reason": "FieldValueInvalid", "field": "spec.ipFamilyPolicy",
+                                             "message": f'Invalid value: "{policy}": {want}'}]
+        return
+    assert status == 201, out
+    assert (out["spec"]["ipFamilies"], out["spec"]["ipFamilyPolicy"]) == (want, policy)
+    assert len(out["spec"]["clusterIPs"]) == len(want)
+
+
 async def test_departed_watch_client_is_forgotten(make_server: Any) -> None:
     server, api = await make_server()
     async with api.session.get(api.base + PODS, params={"watch": "true"}) as r:

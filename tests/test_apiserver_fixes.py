@@ -249,6 +249,43 @@ async def test_deep_bodies_are_400(server: APIServer, method: str, path: str, bo
     assert (status, out["reason"], out["message"]) == (400, "BadRequest", message)
 
 
+def alias_bomb(levels: int) -> bytes:
+    """A few hundred bytes of YAML that spell out 10**levels strings through chained aliases."""
+    lines = ["apiVersion: v1", "kind: ConfigMap", "metadata:", "  name: bomb", 'x0: &x0 ["lol"]']
+    lines += [f"x{i}: &x{i} [{','.join([f'*x{i - 1}'] * 10)}]" for i in range(1, levels + 1)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.mark.parametrize(("body", "want"), [
+    (alias_bomb(9), (400, "error converting YAML to JSON: yaml: document contains excessive aliasing")),
+    (alias_bomb(6), (400, "error converting YAML to JSON: yaml: document contains excessive aliasing")),
+    (b"x: &a [*a]\n", (400, "error converting YAML to JSON: yaml: exceeded max depth of 100")),  # nests itself
+    # anchors as manifests use them: a few reuses are fine
+    (b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: anchors, labels: &l {app: web}, annotations: *l}\n",
+     (201, "")),
+], ids=["bomb-9-levels", "bomb-6-levels", "self-alias", "plain-anchor"])
+async def test_yaml_aliases(server: APIServer, body: bytes, want: tuple[int, str]) -> None:
+    """An alias bomb is refused at once (it used to stall the server for a minute while its
+    billion nodes were walked); ordinary anchors still work."""
+    status, out = await send(server.url, "POST", CONFIGMAPS + "?fieldValidation=Ignore", body, "application/yaml")
+    assert (status, out.get("message", "") if status != 201 else "") == want
+    if status == 201:
+        assert out["metadata"]["annotations"] == {"app": "web"}
+
+
+@pytest.mark.parametrize(("value", "shape"), [
+    ("scalar", (1, 0)),
+    ({"a": 1, "b": [1, 2]}, (5, 2)),
+    ([[], []], (3, 2)),
+], ids=["scalar", "map-with-list", "lists"])
+def test_yaml_expanded_shape(value: object, shape: tuple[int, int]) -> None:
+    from sliceplane.apiserver.negotiation import yaml_expanded_shape
+
+    assert yaml_expanded_shape(value) == shape
+    shared = [value] * 1000  # one object behind 1000 aliases: counted 1000 times, walked once
+    assert yaml_expanded_shape(shared) == (1 + 1000 * shape[0], shape[1] + 1)
+
+
 async def test_nesting_below_the_limit_is_fine(server: APIServer) -> None:
     body = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e"}, "involvedObject": {"kind": "Pod"}}
     assert (await send(server.url, "POST", "/api/v1/namespaces/default/events", body))[0] == 201

@@ -105,7 +105,11 @@ def test_plan_command_json(tmp_path: Path) -> None:
 
 
 BAD_INPUT = [
-    ("plan-slice-size", ["plan", "--max-endpoints-per-slice", "0"], "between 1 and 1000"),
+    ("plan-slice-size", ["plan", "--max-endpoints-per-slice", "0"],
+     "Invalid value for '--max-endpoints-per-slice': must be between 1 and 1000, got 0"),
+    ("up-agents-source", ["up", "--agents-source", "foo"],
+     "Invalid value for '--agents-source': must be slices or endpoints, not 'foo'"),
+    ("up-negative-delay", ["up", "--pod-ready-delay", "-1"], "Invalid value for '--pod-ready-delay'"),
     ("plan-negative-bytes", ["plan", "--bytes-per-endpoint", "-100"], "'--bytes-per-endpoint'"),
     ("plan-past-int32", ["plan", "--pods", "99999999999999999999"], "less than or equal to 2147483647"),
     ("plan-json-dir-missing", ["plan", "--json", "/nonexistent/x.json"], "directory /nonexistent does not exist"),

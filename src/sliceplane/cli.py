@@ -40,6 +40,12 @@ def _setup_logging(verbose: bool) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
+def _agent_source(source: str) -> str:
+    if source not in ("slices", "endpoints"):
+        raise typer.BadParameter(f"must be slices or endpoints, not {source!r}")
+    return source
+
+
 def _check_slice_size(value: int) -> int:
     if not 1 <= value <= 1000:
         raise typer.BadParameter(f"must be between 1 and 1000, got {value}")
@@ -183,15 +189,15 @@ def up(
     max_request_bytes: MaxRequestBytes = 3 * 1024 * 1024,
     compaction_interval: CompactionInterval = 300.0,
     compaction_retain: CompactionRetain = 10_000,
-    pod_ready_delay: Annotated[float, typer.Option(help="Seconds from Running to Ready.")] = 0.5,
+    pod_ready_delay: Annotated[float, typer.Option(min=0, help="Seconds from Running to Ready.")] = 0.5,
     max_grace_period: Annotated[
-        float | None, typer.Option(help="Cap, in seconds, on pods' graceful termination.")
+        float | None, typer.Option(min=0, help="Cap, in seconds, on pods' graceful termination.")
     ] = 2.0,
     dual_stack: Annotated[bool, typer.Option(help="Give pods IPv6 addresses too.")] = False,
     verbose: Verbose = False,
     agents: Annotated[bool, typer.Option("--agents", help="Run a node agent for every fleet node.")] = False,
     agents_source: Annotated[
-        str, typer.Option("--agents-source", help="What the agents watch: slices or endpoints.")
+        str, typer.Option("--agents-source", callback=_agent_source, help="What the agents watch: slices or endpoints.")
     ] = "slices",
 ) -> None:
     """API server, controllers and a node fleet, with state in DATA_DIR."""
@@ -222,7 +228,7 @@ def up(
         dual_stack=dual_stack,
         verbose=verbose,
         agents=agents,
-        agents_source=_agent_source(agents_source),
+        agents_source=agents_source,
     )
     run_until_signalled(lambda stop: run_up(opts, stop))
 
@@ -401,8 +407,8 @@ def kubeconfig_command(
 def nodes(
     kubeconfig: Annotated[Path, typer.Option(help="kubeconfig of the API server.")],
     count: Annotated[int, typer.Option(help="How many simulated nodes.")] = 3,
-    pod_ready_delay: Annotated[float, typer.Option(help="Seconds from Running to Ready.")] = 0.5,
-    max_grace_period: Annotated[float | None, typer.Option(help="Cap on graceful termination.")] = None,
+    pod_ready_delay: Annotated[float, typer.Option(min=0, help="Seconds from Running to Ready.")] = 0.5,
+    max_grace_period: Annotated[float | None, typer.Option(min=0, help="Cap on graceful termination.")] = None,
     dual_stack: Annotated[bool, typer.Option(help="Give pods IPv6 addresses too.")] = False,
     verbose: Verbose = False,
 ) -> None:
@@ -438,7 +444,8 @@ def nodes(
 # --- node agents (kube-proxy's role) ------------------------------------------------------------
 
 AgentSource = Annotated[
-    str, typer.Option("--source", help="What the agent watches: slices (EndpointSlices) or endpoints (legacy).")
+    str, typer.Option("--source", callback=_agent_source,
+                      help="What the agent watches: slices (EndpointSlices) or endpoints (legacy).")
 ]
 StateDir = Annotated[
     Path | None,
@@ -447,12 +454,6 @@ StateDir = Annotated[
 MetricsPort = Annotated[
     int | None, typer.Option("--metrics-port", help="Serve /metrics and /snapshot on 127.0.0.1:PORT (0: any).")
 ]
-
-
-def _agent_source(source: str) -> str:
-    if source not in ("slices", "endpoints"):
-        raise typer.BadParameter(f"--source must be slices or endpoints, not {source!r}")
-    return source
 
 
 def _state_dir(kubeconfig: Path, state_dir: Path | None) -> Path:
@@ -477,7 +478,7 @@ def agent(
     _setup_logging(verbose)
     spec = AgentSpec(node, "counting" if counting else "full")
     run_until_signalled(lambda stop: run_agents(
-        kubeconfig, [spec], stop, source=_agent_source(source), state_dir=_state_dir(kubeconfig, state_dir),
+        kubeconfig, [spec], stop, source=source, state_dir=_state_dir(kubeconfig, state_dir),
         metrics_port=metrics_port))
 
 
@@ -499,7 +500,7 @@ def agents(
     _setup_logging(verbose)
     specs = agent_specs(count, name_prefix=name_prefix, counting=counting, full=full)
     run_until_signalled(lambda stop: run_agents(
-        kubeconfig, specs, stop, source=_agent_source(source), state_dir=_state_dir(kubeconfig, state_dir),
+        kubeconfig, specs, stop, source=source, state_dir=_state_dir(kubeconfig, state_dir),
         metrics_port=metrics_port))
 
 
@@ -564,9 +565,16 @@ def verify(
 
 # --- the seed's evaluation: model (plan) and measurement (bench) ---------------------------------
 
+def _check_slice_sizes(values: list[int] | None) -> list[int] | None:
+    for b in values or []:
+        _check_slice_size(b)
+    return values
+
+
 SliceSizes = Annotated[
     list[int] | None,
-    typer.Option("--max-endpoints-per-slice", help="B of a slices representation (repeat; default 100 and 1)."),
+    typer.Option("--max-endpoints-per-slice", callback=_check_slice_sizes,
+                 help="B of a slices representation (repeat; default 100 and 1)."),
 ]
 BytesPerEndpoint = Annotated[
     int, typer.Option(min=1, help="Model: bytes one endpoint adds to an object (the KEP-0752 talk's 'const' is 100).")
@@ -577,10 +585,7 @@ MAX_PODS = 2**31 - 1
 
 
 def _slice_sizes(values: list[int] | None) -> list[int]:
-    sizes = values or [100, 1]
-    for b in sizes:
-        _check_slice_size(b)
-    return sizes
+    return values or [100, 1]
 
 
 def _console() -> Console:

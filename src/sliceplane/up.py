@@ -21,6 +21,7 @@ from sliceplane.process import die_with_parent
 
 log = logging.getLogger("sliceplane.up")
 
+DUAL_STACK_SERVICE_CIDR_V6 = "fd00:10:96::/112"
 # A child that has not said "ready" by then is considered failed at start-up.
 CHILD_READY_TIMEOUT = 60.0
 # Restart delays for a role that keeps dying: 1 s, 2 s, 4 s ... capped at 30 s.
@@ -156,6 +157,9 @@ async def run_up(opts: UpOptions, stop: asyncio.Event) -> None:
             max_object_bytes=opts.max_object_bytes,
             max_request_bytes=opts.max_request_bytes,
             compaction=CompactionPolicy(opts.compaction_interval, opts.compaction_retain),
+            # Dual-stack pods want dual-stack Services: an IPv6 service range beside the IPv4 one
+            # (kind's default), so PreferDualStack/RequireDualStack Services get both families.
+            service_cidr_v6=DUAL_STACK_SERVICE_CIDR_V6 if opts.dual_stack else None,
         )
     )
     await server.start()
@@ -176,6 +180,8 @@ async def run_up(opts: UpOptions, stop: asyncio.Event) -> None:
             )
         finally:
             waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiting  # a stop during start-up cancels it; retrieve that, do not log it
         if not stop.is_set():
             late = [c.name for c in children if not c.ready.is_set()]
             if late:

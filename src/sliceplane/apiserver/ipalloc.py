@@ -215,6 +215,9 @@ class ServiceAllocations:
         if spec.get("clusterIP") and not requested:
             requested = [spec["clusterIP"]]
         policy = spec.get("ipFamilyPolicy") or "SingleStack"
+        if policy == "RequireDualStack" and self.v6 is None:
+            raise AllocationError(invalid_value("spec.ipFamilyPolicy", policy,
+                                                "this cluster is not configured for dual-stack services"))
         families = list(spec.get("ipFamilies") or [])
         if requested and requested[0] == "None":
             spec["clusterIP"] = "None"

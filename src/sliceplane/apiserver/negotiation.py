@@ -59,12 +59,15 @@ def decode_body(body: bytes, content_type: str | None) -> Any:
         too_deep = bad_request(f"error converting YAML to JSON: yaml: exceeded max depth of {MAX_NESTING_DEPTH}")
         try:
             value = yaml.load(body.decode("utf-8"), Loader=_JSONishLoader) if body.strip() else None
+            nodes, depth = yaml_expanded_shape(value)
         except (yaml.YAMLError, UnicodeDecodeError) as e:
             raise bad_request(f"error converting YAML to JSON: {_one_line(str(e))}") from None
-        except RecursionError:
+        except (RecursionError, _Cycle):
             raise too_deep from None
-        if _too_deep(value, None):
+        if depth > MAX_NESTING_DEPTH:
             raise too_deep
+        if nodes > len(body) + ALIAS_EXPANSION_ALLOWANCE:
+            raise bad_request("error converting YAML to JSON: yaml: document contains excessive aliasing")
         return value
     if mt == PROTOBUF:
         return protobuf.decode(body)
@@ -100,6 +103,46 @@ def check_nesting(body: bytes) -> None:
         raise bad_request("json: exceeded max depth") from None
     if _too_deep(value, body):
         raise bad_request("json: exceeded max depth")
+
+
+# A YAML document without aliases has fewer nodes than bytes. Aliases let a few hundred bytes
+# stand for a billion nodes (an "alias bomb"), which every later walk over the object would
+# expand; past its own size plus this many nodes a document is refused, as Kubernetes' YAML
+# decoder refuses excessive aliasing.
+ALIAS_EXPANSION_ALLOWANCE = 100_000
+
+
+class _Cycle(Exception):
+    """A YAML anchor that contains its own alias: an object nested without end."""
+
+
+def yaml_expanded_shape(value: Any) -> tuple[int, int]:
+    """(nodes, depth) of a decoded YAML document as JSON would spell it out, aliases expanded.
+
+    PyYAML shares one Python object between an anchor and its aliases, so each distinct list or
+    map is measured once: the cost is the document's own size, never its expansion.
+    """
+    measured: dict[int, tuple[int, int] | None] = {}
+
+    def walk(v: Any) -> tuple[int, int]:
+        children = v.values() if type(v) is dict else v if type(v) is list else None
+        if children is None:
+            return 1, 0
+        known = measured.get(id(v), ())
+        if known is None:
+            raise _Cycle
+        if known:
+            return known  # type: ignore[return-value]
+        measured[id(v)] = None
+        nodes, depth = 1, 0
+        for c in children:
+            n, d = walk(c)
+            nodes += n
+            depth = max(depth, d)
+        measured[id(v)] = (nodes, depth + 1)
+        return nodes, depth + 1
+
+    return walk(value)
 
 
 def _too_deep(value: Any, json_body: bytes | None) -> bool:

@@ -272,8 +272,8 @@ class EndpointSliceController(QueueController):
         self._topology = zone_topology(self.nodes.list())
         if before is None or before == self._topology:
             return
-        log.info("node topology changed (%s); re-syncing Services with topology-mode Auto",
-                 self._topology.problem or dict(self._topology.cpu_ratio_by_zone))
+        log.debug("node topology changed (%s); re-syncing Services with topology-mode Auto",
+                  self._topology.problem or dict(self._topology.cpu_ratio_by_zone))
         for svc in self.services.list():
             if topology_mode_auto(svc):
                 key = key_of(svc)
