@@ -730,6 +730,18 @@ async def test_put_creates_leases_but_not_pods(api: Client) -> None:
     assert status == 404
 
 
+async def test_put_creates_a_service_with_its_cluster_ip(api: Client) -> None:
+    """Services allow create-on-update, as Kubernetes' service strategy does; the created Service
+    goes through create, so it gets its ClusterIP. A PATCH of a missing Service stays 404."""
+    status, out = await api.req("PUT", f"{SVC}/made-by-put", service("made-by-put"))
+    assert status == 201, out
+    assert out["spec"]["clusterIP"].startswith("10.") and out["spec"]["ipFamilies"] == ["IPv4"]
+    assert (await api.ok("GET", f"{SVC}/made-by-put"))["metadata"]["uid"] == out["metadata"]["uid"]
+    status, _ = await api.req("PATCH", f"{SVC}/ghost", {"metadata": {"labels": {"a": "b"}}},
+                              headers={"Content-Type": "application/merge-patch+json"})
+    assert status == 404
+
+
 async def test_invalid_object_lists_causes(api: Client) -> None:
     bad = service("bad")
     bad["spec"]["ports"] = [{"port": 0}]

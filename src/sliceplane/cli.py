@@ -506,7 +506,7 @@ def agents(
 
 @app.command()
 def table(
-    kubeconfig: Annotated[Path, typer.Option(help="kubeconfig of the API server.")],
+    kubeconfig: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="kubeconfig of the API server.")],
     node: Annotated[str, typer.Option(help="Whose table.")],
     stats: Annotated[bool, typer.Option(help="Also print latency p50/p99 and watch counters.")] = False,
     output_json: Annotated[bool, typer.Option("--json", help="Print the raw snapshot.")] = False,
@@ -519,9 +519,10 @@ def table(
     from sliceplane.agent.render import stats_lines, table_lines
     from sliceplane.agent.snapshot import is_live, read_snapshot, snapshot_path
 
-    snap = read_snapshot(snapshot_path(_state_dir(kubeconfig, state_dir), node))
+    where = _state_dir(kubeconfig, state_dir)
+    snap = read_snapshot(snapshot_path(where, node))
     if snap is None or not is_live(snap, time.time()):
-        typer.echo(f"error: no running agent for node {node!r}", err=True)
+        typer.echo(f"error: no running agent for node {node!r} (looked in {where})", err=True)
         raise typer.Exit(1)
     if output_json:
         typer.echo(json.dumps(snap, indent=2))
@@ -533,7 +534,7 @@ def table(
 
 @app.command()
 def verify(
-    kubeconfig: Annotated[Path, typer.Option(help="kubeconfig of the API server.")],
+    kubeconfig: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="kubeconfig of the API server.")],
     timeout: Annotated[float, typer.Option(help="Keep comparing for up to this many seconds.")] = 10.0,
     state_dir: StateDir = None,
 ) -> None:

@@ -65,8 +65,9 @@ log = logging.getLogger(__name__)
 _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
 
-# Kinds whose PUT may create a missing object (Kubernetes' AllowCreateOnUpdate).
-CREATE_ON_UPDATE = frozenset({"endpoints", "events", "leases"})
+# Kinds whose PUT may create a missing object (Kubernetes' AllowCreateOnUpdate: true for these
+# strategies; false for pods, configmaps, deployments, slices, ...).
+CREATE_ON_UPDATE = frozenset({"endpoints", "events", "leases", "services"})
 # How long a write keeps re-reading and retrying when another writer won the compare-and-swap
 # (Kubernetes' GuaranteedUpdate retries until it wins; only a client-pinned resourceVersion conflicts).
 WRITE_RETRY_SECONDS = 10.0
