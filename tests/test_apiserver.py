@@ -646,25 +646,42 @@ async def test_dual_stack_service(make_server: Any) -> None:
     assert v4.startswith("10.") and v6.startswith("fd00:10:96::")
 
 
-@pytest.mark.parametrize(("v6_range", "policy", "want"), [
-    (None, "RequireDualStack", "this cluster is not configured for dual-stack services"),
-    (None, "PreferDualStack", ["IPv4"]),  # prefers, settles for one family
-    ("fd00:10:96::/112", "RequireDualStack", ["IPv4", "IPv6"]),
-    ("fd00:10:96::/112", "SingleStack", ["IPv4"]),
-], ids=["single-require", "single-prefer", "dual-require", "dual-single"])
-async def test_ip_family_policy(make_server: Any, v6_range: str | None, policy: str, want: object) -> None:
-    """RequireDualStack is refused on a single-stack cluster, as Kubernetes does, not quietly
-    given one family."""
+DUAL = "fd00:10:96::/112"
+BOTH = ["IPv4", "IPv6"]
+NOT_DUAL = "this cluster is not configured for dual-stack services"
+
+
+@pytest.mark.parametrize(("v6_range", "spec", "want"), [
+    (None, {"ipFamilyPolicy": "RequireDualStack"}, ("RequireDualStack", NOT_DUAL)),
+    (None, {"ipFamilyPolicy": "PreferDualStack"}, ("PreferDualStack", ["IPv4"])),  # settles for one family
+    (None, {"ipFamilies": BOTH}, ("RequireDualStack", NOT_DUAL)),  # two families, no policy: both required
+    (DUAL, {"ipFamilyPolicy": "RequireDualStack"}, ("RequireDualStack", BOTH)),
+    (DUAL, {"ipFamilyPolicy": "SingleStack"}, ("SingleStack", ["IPv4"])),
+    (DUAL, {"ipFamilies": ["IPv6", "IPv4"]}, ("RequireDualStack", ["IPv6", "IPv4"])),
+    (DUAL, {"ipFamilyPolicy": "SingleStack", "ipFamilies": BOTH},
+     ("SingleStack", "must be 'RequireDualStack' or 'PreferDualStack' when multiple IP families are specified")),
+    (DUAL, {"ipFamilyPolicy": "SingleStack", "clusterIPs": ["10.96.100.100", "fd00:10:96::100"]},
+     ("SingleStack", "must be 'RequireDualStack' or 'PreferDualStack' when multiple cluster IPs are specified")),
+], ids=["single-require", "single-prefer", "single-two-families", "dual-require", "dual-single",
+        "dual-two-families", "single-stack-two-families", "single-stack-two-ips"])
+async def test_ip_family_policy(make_server: Any, v6_range: str | None, spec: dict[str, Any],
+                                want: tuple[str, object]) -> None:
+    """Families as Kubernetes settles them: RequireDualStack is refused on a single-stack cluster,
+    two families without a policy mean both, and SingleStack with two is refused, never quietly
+    cut to one family."""
     _, api = await make_server(service_cidr_v6=v6_range)
-    status, out = await api.req("POST", SVC, service("fam", ipFamilyPolicy=policy))
-    if isinstance(want, str):
+    body = service("fam")
+    body["spec"].update(spec)
+    status, out = await api.req("POST", SVC, body)
+    policy, result = want
+    if isinstance(result, str):
         assert (status, out["reason"]) == (422, "Invalid")
         assert out["details"]["causes"] == [{"reason": "FieldValueInvalid", "field": "spec.ipFamilyPolicy",
-                                             "message": f'Invalid value: "{policy}": {want}'}]
+                                             "message": f'Invalid value: "{policy}": {result}'}]
         return
     assert status == 201, out
-    assert (out["spec"]["ipFamilies"], out["spec"]["ipFamilyPolicy"]) == (want, policy)
-    assert len(out["spec"]["clusterIPs"]) == len(want)
+    assert (out["spec"]["ipFamilies"], out["spec"]["ipFamilyPolicy"]) == (result, policy)
+    assert len(out["spec"]["clusterIPs"]) == len(result)
 
 
 async def test_departed_watch_client_is_forgotten(make_server: Any) -> None:

@@ -256,14 +256,30 @@ def alias_bomb(levels: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def merge_bomb(levels: int) -> bytes:
+    """Merge keys double a map at every level; PyYAML expands them while it builds the object."""
+    lines = ["m0: &m0 {k: v}"]
+    lines += [f"m{i}: &m{i}\n  <<: [*m{i - 1}, *m{i - 1}]" for i in range(1, levels + 1)]
+    lines += ["apiVersion: v1", "kind: ConfigMap", "metadata:", "  name: merges"]
+    return ("\n".join(lines) + "\n").encode()
+
+
+EXCESSIVE = "error converting YAML to JSON: yaml: document contains excessive aliasing"
+CONTAINS_ITSELF = "error converting YAML to JSON: yaml: an anchor's value contains itself"
+
+
 @pytest.mark.parametrize(("body", "want"), [
-    (alias_bomb(9), (400, "error converting YAML to JSON: yaml: document contains excessive aliasing")),
-    (alias_bomb(6), (400, "error converting YAML to JSON: yaml: document contains excessive aliasing")),
-    (b"x: &a [*a]\n", (400, "error converting YAML to JSON: yaml: exceeded max depth of 100")),  # nests itself
+    (alias_bomb(9), (400, EXCESSIVE)),
+    (alias_bomb(6), (400, EXCESSIVE)),
+    (merge_bomb(20), (400, EXCESSIVE)),
+    (merge_bomb(40), (400, EXCESSIVE)),
+    (b"x: &a [*a]\n", (400, CONTAINS_ITSELF)),
+    (b"a: &a\n  <<: *a\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: selfmerge}\n", (400, CONTAINS_ITSELF)),
     # anchors as manifests use them: a few reuses are fine
     (b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: anchors, labels: &l {app: web}, annotations: *l}\n",
      (201, "")),
-], ids=["bomb-9-levels", "bomb-6-levels", "self-alias", "plain-anchor"])
+], ids=["bomb-9-levels", "bomb-6-levels", "merge-bomb-20", "merge-bomb-40", "self-alias", "self-merge",
+        "plain-anchor"])
 async def test_yaml_aliases(server: APIServer, body: bytes, want: tuple[int, str]) -> None:
     """An alias bomb is refused at once (it used to stall the server for a minute while its
     billion nodes were walked); ordinary anchors still work."""
@@ -273,16 +289,19 @@ async def test_yaml_aliases(server: APIServer, body: bytes, want: tuple[int, str
         assert out["metadata"]["annotations"] == {"app": "web"}
 
 
-@pytest.mark.parametrize(("value", "shape"), [
+@pytest.mark.parametrize(("text", "shape"), [
     ("scalar", (1, 0)),
-    ({"a": 1, "b": [1, 2]}, (5, 2)),
-    ([[], []], (3, 2)),
+    ("{a: 1, b: [1, 2]}", (7, 2)),  # a map counts its keys and values
+    ("[[], []]", (3, 2)),
 ], ids=["scalar", "map-with-list", "lists"])
-def test_yaml_expanded_shape(value: object, shape: tuple[int, int]) -> None:
+def test_yaml_expanded_shape(text: str, shape: tuple[int, int]) -> None:
+    import yaml
+
     from sliceplane.apiserver.negotiation import yaml_expanded_shape
 
-    assert yaml_expanded_shape(value) == shape
-    shared = [value] * 1000  # one object behind 1000 aliases: counted 1000 times, walked once
+    assert yaml_expanded_shape(yaml.compose(text)) == shape
+    # one node behind 1000 aliases: counted 1000 times, walked once
+    shared = yaml.compose("- &x " + text + "\n" + "- *x\n" * 999)
     assert yaml_expanded_shape(shared) == (1 + 1000 * shape[0], shape[1] + 1)
 
 

@@ -831,13 +831,22 @@ def _validate_cluster_ips(ctx: _Ctx, cluster_ip: str, cluster_ips: list[Any], sp
                 ctx.add(invalid_value(path_of(i), ip, f"expected an IPv4 value as indicated by `ipFamilies[{i}]`"))
             if families[i] == "IPv6" and p is not None and p.version == 4:
                 ctx.add(invalid_value(path_of(i), ip, f"expected an IPv6 value as indicated by `ipFamilies[{i}]`"))
-    if policy == "SingleStack":
-        if len(ips) > 1:
-            ctx.add(invalid_value("spec.ipFamilyPolicy", policy, "must be 'RequireDualStack' or 'PreferDualStack' "
-                                  "when multiple cluster IPs are specified"))
-        elif len(families) > 1:
-            ctx.add(invalid_value("spec.ipFamilyPolicy", policy, "must be 'RequireDualStack' or 'PreferDualStack' "
-                                  "when multiple IP families are specified"))
+    if (cause := single_stack_problem(policy, ips, families)) is not None:
+        ctx.add(cause)
+
+
+def single_stack_problem(policy: str | None, ips: list[Any], families: list[Any]) -> Cause | None:
+    """SingleStack with two cluster IPs or two families; shared with the allocator, which must
+    refuse it before it would keep only the first family."""
+    if policy != "SingleStack":
+        return None
+    if len(ips) > 1:
+        return invalid_value("spec.ipFamilyPolicy", policy, "must be 'RequireDualStack' or 'PreferDualStack' "
+                             "when multiple cluster IPs are specified")
+    if len(families) > 1:
+        return invalid_value("spec.ipFamilyPolicy", policy, "must be 'RequireDualStack' or 'PreferDualStack' "
+                             "when multiple IP families are specified")
+    return None
 
 
 def _validate_service_update(ctx: _Ctx, spec: dict[str, Any], old_spec: dict[str, Any]) -> None:

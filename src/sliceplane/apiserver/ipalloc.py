@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sliceplane.api.errors import INVALID, Cause, invalid_value
+from sliceplane.api.validation import single_stack_problem
 
 
 class AllocationError(Exception):
@@ -214,11 +215,15 @@ class ServiceAllocations:
         requested = list(spec.get("clusterIPs") or [])
         if spec.get("clusterIP") and not requested:
             requested = [spec["clusterIP"]]
-        policy = spec.get("ipFamilyPolicy") or "SingleStack"
+        families = list(spec.get("ipFamilies") or [])
+        # No policy but two families (or two IPs): the user asked for both, as Kubernetes infers.
+        two = len(families) > 1 or len(requested) > 1
+        policy = spec.get("ipFamilyPolicy") or ("RequireDualStack" if two else "SingleStack")
         if policy == "RequireDualStack" and self.v6 is None:
             raise AllocationError(invalid_value("spec.ipFamilyPolicy", policy,
                                                 "this cluster is not configured for dual-stack services"))
-        families = list(spec.get("ipFamilies") or [])
+        if (cause := single_stack_problem(policy, requested, families)) is not None:
+            raise AllocationError(cause)
         if requested and requested[0] == "None":
             spec["clusterIP"] = "None"
             spec["clusterIPs"] = ["None"]

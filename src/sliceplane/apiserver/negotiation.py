@@ -58,17 +58,11 @@ def decode_body(body: bytes, content_type: str | None) -> Any:
     if mt in ("application/yaml", "application/x-yaml", "text/yaml"):
         too_deep = bad_request(f"error converting YAML to JSON: yaml: exceeded max depth of {MAX_NESTING_DEPTH}")
         try:
-            value = yaml.load(body.decode("utf-8"), Loader=_JSONishLoader) if body.strip() else None
-            nodes, depth = yaml_expanded_shape(value)
+            return _load_yaml(body) if body.strip() else None
         except (yaml.YAMLError, UnicodeDecodeError) as e:
             raise bad_request(f"error converting YAML to JSON: {_one_line(str(e))}") from None
-        except (RecursionError, _Cycle):
+        except RecursionError:
             raise too_deep from None
-        if depth > MAX_NESTING_DEPTH:
-            raise too_deep
-        if nodes > len(body) + ALIAS_EXPANSION_ALLOWANCE:
-            raise bad_request("error converting YAML to JSON: yaml: document contains excessive aliasing")
-        return value
     if mt == PROTOBUF:
         return protobuf.decode(body)
     if mt in ("", JSON, "*/*") or mt.endswith("+json"):
@@ -105,44 +99,65 @@ def check_nesting(body: bytes) -> None:
         raise bad_request("json: exceeded max depth")
 
 
-# A YAML document without aliases has fewer nodes than bytes. Aliases let a few hundred bytes
-# stand for a billion nodes (an "alias bomb"), which every later walk over the object would
-# expand; past its own size plus this many nodes a document is refused, as Kubernetes' YAML
-# decoder refuses excessive aliasing.
+# A YAML document without aliases has fewer nodes than bytes. Aliases (and `<<` merge keys)
+# let a few hundred bytes stand for a billion nodes (an "alias bomb"), which building the object
+# would expand; past its own size plus this many nodes a document is refused before it is built,
+# as Kubernetes' YAML decoder refuses excessive aliasing.
 ALIAS_EXPANSION_ALLOWANCE = 100_000
 
 
 class _Cycle(Exception):
-    """A YAML anchor that contains its own alias: an object nested without end."""
+    """A YAML anchor whose value contains its own alias: an object nested without end."""
 
 
-def yaml_expanded_shape(value: Any) -> tuple[int, int]:
-    """(nodes, depth) of a decoded YAML document as JSON would spell it out, aliases expanded.
+def _load_yaml(body: bytes) -> Any:
+    """Compose the document, measure it, and only then build it (PyYAML expands merge keys while
+    building, so a check on the built value would come too late)."""
+    loader = _JSONishLoader(body.decode("utf-8"))
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        try:
+            nodes, depth = yaml_expanded_shape(node)
+        except _Cycle:
+            raise bad_request("error converting YAML to JSON: yaml: an anchor's value contains itself") from None
+        if depth > MAX_NESTING_DEPTH:
+            raise bad_request(f"error converting YAML to JSON: yaml: exceeded max depth of {MAX_NESTING_DEPTH}")
+        if nodes > len(body) + ALIAS_EXPANSION_ALLOWANCE:
+            raise bad_request("error converting YAML to JSON: yaml: document contains excessive aliasing")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
-    PyYAML shares one Python object between an anchor and its aliases, so each distinct list or
-    map is measured once: the cost is the document's own size, never its expansion.
+
+def yaml_expanded_shape(node: yaml.Node) -> tuple[int, int]:
+    """(nodes, depth) of a composed YAML document as JSON would spell it out, aliases expanded.
+
+    The composer gives an anchor and its aliases one shared node, so each distinct node is
+    measured once: the cost is the document's own size, never its expansion.
     """
     measured: dict[int, tuple[int, int] | None] = {}
 
-    def walk(v: Any) -> tuple[int, int]:
-        children = v.values() if type(v) is dict else v if type(v) is list else None
-        if children is None:
+    def walk(n: yaml.Node) -> tuple[int, int]:
+        if isinstance(n, yaml.ScalarNode):
             return 1, 0
-        known = measured.get(id(v), ())
+        known = measured.get(id(n), ())
         if known is None:
             raise _Cycle
         if known:
             return known  # type: ignore[return-value]
-        measured[id(v)] = None
-        nodes, depth = 1, 0
+        measured[id(n)] = None
+        children = [c for pair in n.value for c in pair] if isinstance(n, yaml.MappingNode) else n.value
+        total, depth = 1, 0
         for c in children:
-            n, d = walk(c)
-            nodes += n
+            size, d = walk(c)
+            total += size
             depth = max(depth, d)
-        measured[id(v)] = (nodes, depth + 1)
-        return nodes, depth + 1
+        measured[id(n)] = (total, depth + 1)
+        return total, depth + 1
 
-    return walk(value)
+    return walk(node)
 
 
 def _too_deep(value: Any, json_body: bytes | None) -> bool:
