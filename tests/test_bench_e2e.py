@@ -130,6 +130,13 @@ BAD_INPUT = [
     ("json-is-a-dir", ["bench", "--json", "/"], "/ is a directory"),
     ("plot-format", ["bench", "--plot", "out.txt"], "the plot's format comes from its suffix"),
     ("markdown-dir-missing", ["bench", "--markdown", "/nonexistent/a.md"], "directory /nonexistent does not exist"),
+    ("work-dir-uncreatable", ["bench", "--work-dir", "/proc/x"], "Invalid value for '--work-dir': cannot create /proc/x"),
+    ("agent-metrics-port", ["agent", "--kubeconfig", "k", "--node", "n", "--metrics-port", "-1"],
+     "Invalid value for '--metrics-port'"),
+    ("agents-count", ["agents", "--kubeconfig", "k", "--count", "-1"], "Invalid value for '--count'"),
+    ("nodes-count", ["nodes", "--kubeconfig", "k", "--count", "-1"], "Invalid value for '--count'"),
+    ("batch-period-nan", ["up", "--endpointslice-updates-batch-period", "nan"],
+     "Invalid value for '--endpointslice-updates-batch-period'"),
 ]
 
 

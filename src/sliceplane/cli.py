@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import math
 import os
 import signal
 from collections.abc import Awaitable, Callable
@@ -98,8 +99,8 @@ CompactionRetain = Annotated[
 
 
 def _check_batch_period(value: float) -> float:
-    if value < 0:
-        raise typer.BadParameter(f"must not be negative, got {value}")
+    if not (value >= 0 and math.isfinite(value)):  # nan fails both comparisons
+        raise typer.BadParameter(f"must not be negative, nan or infinite, got {value}")
     return value
 
 
@@ -406,7 +407,7 @@ def kubeconfig_command(
 @app.command()
 def nodes(
     kubeconfig: Annotated[Path, typer.Option(help="kubeconfig of the API server.")],
-    count: Annotated[int, typer.Option(help="How many simulated nodes.")] = 3,
+    count: Annotated[int, typer.Option(min=0, help="How many simulated nodes.")] = 3,
     pod_ready_delay: Annotated[float, typer.Option(min=0, help="Seconds from Running to Ready.")] = 0.5,
     max_grace_period: Annotated[float | None, typer.Option(min=0, help="Cap on graceful termination.")] = None,
     dual_stack: Annotated[bool, typer.Option(help="Give pods IPv6 addresses too.")] = False,
@@ -452,7 +453,8 @@ StateDir = Annotated[
     typer.Option("--state-dir", help="Where agents publish their tables (default: agents/ next to the kubeconfig)."),
 ]
 MetricsPort = Annotated[
-    int | None, typer.Option("--metrics-port", help="Serve /metrics and /snapshot on 127.0.0.1:PORT (0: any).")
+    int | None, typer.Option("--metrics-port", min=0, max=65535,
+                             help="Serve /metrics and /snapshot on 127.0.0.1:PORT (0: any).")
 ]
 
 
@@ -485,9 +487,9 @@ def agent(
 @app.command()
 def agents(
     kubeconfig: Annotated[Path, typer.Option(help="kubeconfig of the API server.")],
-    count: Annotated[int, typer.Option(help="How many agents (nodes <prefix>0..count-1).")] = 3,
+    count: Annotated[int, typer.Option(min=1, help="How many agents (nodes <prefix>0..count-1).")] = 3,
     counting: Annotated[bool, typer.Option(help="All but --full agents only count events and bytes.")] = False,
-    full: Annotated[int, typer.Option(help="With --counting, how many agents still run in full mode.")] = 2,
+    full: Annotated[int, typer.Option(min=0, help="With --counting, how many agents still run in full mode.")] = 2,
     name_prefix: Annotated[str, typer.Option(help="Node name prefix (the fleet's).")] = "node-",
     source: AgentSource = "slices",
     state_dir: StateDir = None,
@@ -535,7 +537,7 @@ def table(
 @app.command()
 def verify(
     kubeconfig: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="kubeconfig of the API server.")],
-    timeout: Annotated[float, typer.Option(help="Keep comparing for up to this many seconds.")] = 10.0,
+    timeout: Annotated[float, typer.Option(min=0, help="Keep comparing for up to this many seconds.")] = 10.0,
     state_dir: StateDir = None,
 ) -> None:
     """Compare every running agent's table with the truth from Pods, Services and Nodes."""
@@ -722,7 +724,6 @@ def bench(
 ) -> None:
     """The KEP-0752 talk's evaluation on real components: create, update, rolling x Endpoints / slices of B."""
     import json
-    import math
     import sys
     import tempfile
     import time
@@ -771,6 +772,11 @@ def bench(
     _check_output(output_json, "--json")
     _check_output(plot_file, "--plot", plot=True)
     _check_output(markdown_file, "--markdown")
+    if work_dir is not None:
+        try:
+            work_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise typer.BadParameter(f"cannot create {work_dir}: {e.strerror or e}", param_hint="'--work-dir'") from None
 
     pace = {"max_surge": surge, "max_unavailable": unavailable}
     runs: list[RunSpec] = []

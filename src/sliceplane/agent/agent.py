@@ -52,6 +52,9 @@ SOURCES = ("slices", "endpoints")
 SNAPSHOT_DEBOUNCE = 0.2
 SNAPSHOT_HEARTBEAT = 2.0
 SNAPSHOT_COST_FACTOR = 10.0
+# ...but never so long that readers (STALE_AFTER, 15 s) take a slow disk for a dead agent. The
+# cost is CPU time: a write stalled on I/O under load must not stretch the wait tenfold.
+SNAPSHOT_MAX_WAIT = 5.0
 # How often the agent re-reads its Node (zone label); sooner while the Node does not exist.
 NODE_REFRESH = 30.0
 NODE_RETRY = 1.0
@@ -244,11 +247,12 @@ class NodeAgent:
         heartbeat = SNAPSHOT_HEARTBEAT if self.mode == "full" else SNAPSHOT_HEARTBEAT * 2.5
         while True:
             self._dirty.clear()
-            t0 = time.perf_counter()
+            t0 = time.thread_time()
             try:
                 write_snapshot(path, self.snapshot())
             except OSError as e:
                 log.warning("%s: cannot write %s: %s", self.node.name, path, e)
-            await asyncio.sleep(max(SNAPSHOT_DEBOUNCE, SNAPSHOT_COST_FACTOR * (time.perf_counter() - t0)))
+            cost = time.thread_time() - t0
+            await asyncio.sleep(min(SNAPSHOT_MAX_WAIT, max(SNAPSHOT_DEBOUNCE, SNAPSHOT_COST_FACTOR * cost)))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._dirty.wait(), heartbeat)
