@@ -662,6 +662,11 @@ async def _until_terminated(work: Awaitable[T]) -> T:
         loop.remove_signal_handler(signal.SIGTERM)
 
 
+def _comma_list(text: str) -> list[str]:
+    """`a, b,,c` -> ["a", "b", "c"]: how every comma-separated flag value is read."""
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
 def _bench_pod_counts(ctx: typer.Context, pods: int, sweep: str | None) -> list[int]:
     if not sweep:
         return [pods]
@@ -669,7 +674,7 @@ def _bench_pod_counts(ctx: typer.Context, pods: int, sweep: str | None) -> list[
     if source is not None and source.name != "DEFAULT":
         raise typer.BadParameter("give either --pods or --sweep, not both", param_hint="'--sweep'")
     try:
-        counts = [int(p) for p in sweep.split(",") if p.strip()]
+        counts = [int(p) for p in _comma_list(sweep)]
     except ValueError:
         raise typer.BadParameter(f"must be comma-separated pod counts, not {sweep!r}", param_hint="'--sweep'") from None
     if not counts or not all(1 <= p <= MAX_PODS for p in counts):
@@ -752,7 +757,7 @@ def bench(
     if raised_max_object_bytes <= DEFAULT_MAX_OBJECT_BYTES:
         raise typer.BadParameter(f"must be above the default limit, {DEFAULT_MAX_OBJECT_BYTES} bytes, not "
                                  f"{raised_max_object_bytes}", param_hint="'--raised-max-object-bytes'")
-    named = {x.strip() for x in default_limit_scenarios.split(",") if x.strip()}
+    named = set(_comma_list(default_limit_scenarios))
     if not named or not named <= set(SCENARIOS):
         raise typer.BadParameter(f"takes scenarios among {', '.join(SCENARIOS)}, not {default_limit_scenarios!r}",
                                  param_hint="'--default-limit-scenarios'")
@@ -761,7 +766,7 @@ def bench(
         surge, unavailable = rollout_bounds(rollout_max_surge, rollout_max_unavailable)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="'--rollout-max-surge' / '--rollout-max-unavailable'") from None
-    kinds = {k.strip() for k in representations.split(",") if k.strip()}
+    kinds = set(_comma_list(representations))
     if not kinds or not kinds <= {"endpoints", "slices"}:
         raise typer.BadParameter(f"takes endpoints and/or slices, not {representations!r}",
                                  param_hint="'--representations'")
