@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -654,7 +655,8 @@ NOT_DUAL = "this cluster is not configured for dual-stack services"
 @pytest.mark.parametrize(("v6_range", "spec", "want"), [
     (None, {"ipFamilyPolicy": "RequireDualStack"}, ("RequireDualStack", NOT_DUAL)),
     (None, {"ipFamilyPolicy": "PreferDualStack"}, ("PreferDualStack", ["IPv4"])),  # settles for one family
-    (None, {"ipFamilies": BOTH}, ("RequireDualStack", NOT_DUAL)),  # two families, no policy: both required
+    (None, {"ipFamilies": BOTH}, ("RequireDualStack", NOT_DUAL,  # two families, no policy: both required
+                                  ("spec.ipFamilies[1]", 'Invalid value: "IPv6": not configured on this cluster'))),
     (DUAL, {"ipFamilyPolicy": "RequireDualStack"}, ("RequireDualStack", BOTH)),
     (DUAL, {"ipFamilyPolicy": "SingleStack"}, ("SingleStack", ["IPv4"])),
     (DUAL, {"ipFamilies": ["IPv6", "IPv4"]}, ("RequireDualStack", ["IPv6", "IPv4"])),
@@ -662,10 +664,18 @@ NOT_DUAL = "this cluster is not configured for dual-stack services"
      ("SingleStack", "must be 'RequireDualStack' or 'PreferDualStack' when multiple IP families are specified")),
     (DUAL, {"ipFamilyPolicy": "SingleStack", "clusterIPs": ["10.96.100.100", "fd00:10:96::100"]},
      ("SingleStack", "must be 'RequireDualStack' or 'PreferDualStack' when multiple cluster IPs are specified")),
+    (DUAL, {"clusterIPs": ["10.96.100.101", "fd00:10:96::101"]}, ("RequireDualStack", BOTH)),
+    (None, {"clusterIP": "None", "selector": None}, ("RequireDualStack", BOTH)),  # selectorless: both, always
+    (None, {"clusterIP": "None", "selector": None, "ipFamilyPolicy": "SingleStack"}, ("SingleStack", ["IPv4"])),
+    (None, {"clusterIP": "None"}, ("SingleStack", ["IPv4"])),
+    (DUAL, {"clusterIP": "None", "ipFamilyPolicy": "PreferDualStack"}, ("PreferDualStack", BOTH)),
+    (None, {"clusterIP": "None", "ipFamilyPolicy": "RequireDualStack"}, ("RequireDualStack", NOT_DUAL)),
 ], ids=["single-require", "single-prefer", "single-two-families", "dual-require", "dual-single",
-        "dual-two-families", "single-stack-two-families", "single-stack-two-ips"])
+        "dual-two-families", "single-stack-two-families", "single-stack-two-ips", "dual-two-ips",
+        "headless-selectorless", "headless-selectorless-single", "headless", "headless-dual-prefer",
+        "headless-single-require"])
 async def test_ip_family_policy(make_server: Any, v6_range: str | None, spec: dict[str, Any],
-                                want: tuple[str, object]) -> None:
+                                want: tuple[Any, ...]) -> None:
     """Families as Kubernetes settles them: RequireDualStack is refused on a single-stack cluster,
     two families without a policy mean both, and SingleStack with two is refused, never quietly
     cut to one family."""
@@ -673,15 +683,79 @@ async def test_ip_family_policy(make_server: Any, v6_range: str | None, spec: di
     body = service("fam")
     body["spec"].update(spec)
     status, out = await api.req("POST", SVC, body)
-    policy, result = want
+    policy, result, *more = want
     if isinstance(result, str):
         assert (status, out["reason"]) == (422, "Invalid")
-        assert out["details"]["causes"] == [{"reason": "FieldValueInvalid", "field": "spec.ipFamilyPolicy",
-                                             "message": f'Invalid value: "{policy}": {result}'}]
+        causes = [("spec.ipFamilyPolicy", f'Invalid value: "{policy}": {result}'), *more]
+        assert out["details"]["causes"] == [{"reason": "FieldValueInvalid", "field": f, "message": m}
+                                            for f, m in causes]
         return
     assert status == 201, out
     assert (out["spec"]["ipFamilies"], out["spec"]["ipFamilyPolicy"]) == (result, policy)
-    assert len(out["spec"]["clusterIPs"]) == len(result)
+    headless = spec.get("clusterIP") == "None"
+    assert out["spec"]["clusterIPs"] == ["None"] if headless else len(out["spec"]["clusterIPs"]) == len(result)
+
+
+async def test_cluster_ip_of_an_unconfigured_family(api: Client) -> None:
+    status, out = await api.req("POST", SVC, service("v6", clusterIP="fd00:10:96::7"))
+    assert (status, out["details"]["causes"]) == (422, [{
+        "reason": "FieldValueInvalid", "field": "spec.clusterIPs[0]",
+        "message": 'Invalid value: []string{"fd00:10:96::7"}: IPv6 is not configured on this cluster'}])
+
+
+RELEASE_IP = "must be 'SingleStack' to release the secondary cluster IP"
+
+
+@pytest.mark.parametrize(("v6_range", "created", "change", "want"), [
+    # Upgrade: a dual-stack policy on update adds the second family and allocates its IP.
+    (DUAL, {}, {"ipFamilyPolicy": "PreferDualStack"}, ("PreferDualStack", BOTH)),
+    (DUAL, {}, {"ipFamilyPolicy": "RequireDualStack"}, ("RequireDualStack", BOTH)),
+    (None, {}, {"ipFamilyPolicy": "PreferDualStack"}, ("PreferDualStack", ["IPv4"])),
+    (None, {}, {"ipFamilyPolicy": "RequireDualStack"}, ("RequireDualStack", NOT_DUAL)),
+    # Downgrade: SingleStack is intent enough; the second IP and family go.
+    (DUAL, {"ipFamilyPolicy": "RequireDualStack"}, {"ipFamilyPolicy": "SingleStack"}, ("SingleStack", ["IPv4"])),
+    # Dropping the second IP without saying SingleStack is refused.
+    (DUAL, {"ipFamilyPolicy": "RequireDualStack"}, {"clusterIPs": "first"}, ("RequireDualStack", RELEASE_IP)),
+    # A PUT without a policy keeps the old one, unless it names two IPs: those default to RequireDualStack.
+    (None, {"ipFamilyPolicy": "PreferDualStack"}, {"ipFamilyPolicy": None}, ("PreferDualStack", ["IPv4"])),
+    (DUAL, {"ipFamilyPolicy": "PreferDualStack"}, {"ipFamilyPolicy": None}, ("RequireDualStack", BOTH)),
+    # Headless keeps no IPs whatever the families.
+    (DUAL, {"clusterIP": "None"}, {"ipFamilyPolicy": "PreferDualStack"}, ("PreferDualStack", BOTH)),
+], ids=["upgrade-prefer", "upgrade-require", "single-cluster-prefer", "single-cluster-require", "downgrade",
+        "release-without-single-stack", "put-keeps-policy", "put-two-ips", "headless-upgrade"])
+async def test_ip_family_policy_on_update(make_server: Any, v6_range: str | None, created: dict[str, Any],
+                                          change: dict[str, Any], want: tuple[str, Any]) -> None:
+    """Switching a Service between single- and dual-stack, as Kubernetes' service storage allows:
+    the first cluster IP never changes, and a released second IP can be taken by another Service."""
+    _, api = await make_server(service_cidr_v6=v6_range)
+    before = await api.ok("POST", SVC, service("sw", **created))
+    body = copy.deepcopy(before)
+    for key, value in change.items():
+        if value is None:
+            body["spec"].pop(key)
+        elif value == "first":
+            body["spec"][key] = body["spec"][key][:1]
+        else:
+            body["spec"][key] = value
+    status, out = await api.req("PUT", f"{SVC}/sw", body)
+    policy, result = want
+    if isinstance(result, str):
+        assert (status, out["details"]["causes"]) == (422, [{
+            "reason": "FieldValueInvalid", "field": "spec.ipFamilyPolicy",
+            "message": f'Invalid value: "{policy}": {result}'}])
+        return
+    assert status == 200, out
+    assert (out["spec"]["ipFamilyPolicy"], out["spec"]["ipFamilies"]) == (policy, result)
+    ips = out["spec"]["clusterIPs"]
+    if before["spec"]["clusterIP"] == "None":
+        assert ips == ["None"]
+        return
+    assert ips[0] == before["spec"]["clusterIP"] == out["spec"]["clusterIP"]
+    assert len(ips) == len(result)
+    released = set(before["spec"]["clusterIPs"]) - set(ips)
+    for ip in released:  # free again: another Service may ask for it
+        taken = await api.ok("POST", SVC, service("other", clusterIPs=["10.96.200.200", ip]))
+        assert taken["spec"]["clusterIPs"][1] == ip
 
 
 async def test_departed_watch_client_is_forgotten(make_server: Any) -> None:

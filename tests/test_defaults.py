@@ -51,7 +51,10 @@ CASES: list[tuple[str, registry.ResourceInfo, dict[str, Any], str, Any]] = [
     ("svc-named-targetPort", registry.SERVICES, _svc(ports=[{"port": 80, "targetPort": "http"}]),
      "spec.ports.0.targetPort", "http"),
     ("svc-itp", registry.SERVICES, _svc(), "spec.internalTrafficPolicy", "Cluster"),
-    ("svc-ipFamilyPolicy", registry.SERVICES, _svc(), "spec.ipFamilyPolicy", "SingleStack"),
+    ("svc-two-families", registry.SERVICES, _svc(ipFamilies=["IPv4", "IPv6"]), "spec.ipFamilyPolicy",
+     "RequireDualStack"),
+    ("svc-two-ips", registry.SERVICES, _svc(clusterIPs=["10.0.0.9", "fd00::9"]), "spec.ipFamilyPolicy",
+     "RequireDualStack"),
     ("svc-nodeport-etp", registry.SERVICES, _svc(type="NodePort"), "spec.externalTrafficPolicy", "Cluster"),
     ("svc-lb-nodeports", registry.SERVICES, _svc(type="LoadBalancer"), "spec.allocateLoadBalancerNodePorts",
      True),
@@ -165,11 +168,11 @@ def test_defaults(info: registry.ResourceInfo, obj: dict[str, Any], path: str, e
     [
         (_svc(type="ExternalName", externalName="x.example.com"), ["internalTrafficPolicy", "ipFamilyPolicy",
                                                                    "externalTrafficPolicy"]),
+        # One family or none: the policy depends on the old object and the cluster (the allocator's call).
         (_svc(), ["externalTrafficPolicy", "allocateLoadBalancerNodePorts", "sessionAffinityConfig", "clusterIP",
-                  "ipFamilies"]),
-        (_svc(ipFamilies=["IPv4", "IPv6"]), ["ipFamilyPolicy"]),
+                  "ipFamilies", "ipFamilyPolicy"]),
     ],
-    ids=["externalname", "clusterip", "dual-families"],
+    ids=["externalname", "clusterip"],
 )
 def test_service_fields_left_unset(obj: dict[str, Any], absent: list[str]) -> None:
     spec = apply_defaults(registry.SERVICES, obj)["spec"]

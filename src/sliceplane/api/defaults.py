@@ -451,9 +451,11 @@ def _default_service(svc: Obj, create: bool) -> None:
         spec["internalTrafficPolicy"] = "Cluster"
     if kind == "LoadBalancer" and spec.get("allocateLoadBalancerNodePorts") is None:
         spec["allocateLoadBalancerNodePorts"] = True
-    # A single-stack cluster's answer; two requested families are left to the allocator to judge.
-    if kind != "ExternalName" and spec.get("ipFamilyPolicy") is None and len(_list(spec.get("ipFamilies"))) < 2:
-        spec["ipFamilyPolicy"] = "SingleStack"
+    # Two families or two IPs ask for both; any other missing policy depends on the old object and
+    # the cluster, so the allocator settles it.
+    if kind != "ExternalName" and spec.get("ipFamilyPolicy") is None and (
+            len(_list(spec.get("ipFamilies"))) == 2 or len(_list(spec.get("clusterIPs"))) == 2):
+        spec["ipFamilyPolicy"] = "RequireDualStack"
     status = _child(svc, "status")
     if status.get("loadBalancer") is None:
         status["loadBalancer"] = {}

@@ -727,6 +727,10 @@ def _validate_service(ctx: _Ctx, obj: dict[str, Any], old: dict[str, Any] | None
 
     if svc_type != "ExternalName":
         _validate_cluster_ips(ctx, cluster_ip, cluster_ips, spec)
+        families = spec.get("ipFamilies") if isinstance(spec.get("ipFamilies"), list) else []
+        policy = spec.get("ipFamilyPolicy") if isinstance(spec.get("ipFamilyPolicy"), str) else None
+        if (cause := single_stack_problem(policy, _normalized_cluster_ips(spec), families)) is not None:
+            ctx.add(cause)
 
     itp = ctx.str(spec, "internalTrafficPolicy", "spec.internalTrafficPolicy")
     if itp is not None and itp not in TRAFFIC_POLICIES:
@@ -831,8 +835,15 @@ def _validate_cluster_ips(ctx: _Ctx, cluster_ip: str, cluster_ips: list[Any], sp
                 ctx.add(invalid_value(path_of(i), ip, f"expected an IPv4 value as indicated by `ipFamilies[{i}]`"))
             if families[i] == "IPv6" and p is not None and p.version == 4:
                 ctx.add(invalid_value(path_of(i), ip, f"expected an IPv6 value as indicated by `ipFamilies[{i}]`"))
-    if (cause := single_stack_problem(policy, ips, families)) is not None:
-        ctx.add(cause)
+
+
+def cluster_ip_problems(spec: dict[str, Any]) -> Causes:
+    """The clusterIP/ipFamily checks alone, which the allocator runs first (as Kubernetes does)
+    so that it only ever settles families for well-formed input."""
+    ctx = _Ctx()
+    cluster_ip = ctx.str(spec, "clusterIP", "spec.clusterIP") or ""
+    _validate_cluster_ips(ctx, cluster_ip, ctx.list(spec, "clusterIPs", "spec.clusterIPs"), spec)
+    return ctx.causes
 
 
 def single_stack_problem(policy: str | None, ips: list[Any], families: list[Any]) -> Cause | None:

@@ -403,7 +403,7 @@ class ResourceHandlers:
                 try:
                     taken = self.allocations.allocate(new, None)
                 except AllocationError as e:
-                    raise invalid(info.kind, chosen, [e.cause], info.group) from None
+                    raise invalid(info.kind, chosen, e.causes, info.group) from None
             try:
                 self._validate(info, new, None)
                 data = self._encode_checked(info, new)
@@ -479,7 +479,7 @@ class ResourceHandlers:
                 try:
                     taken = self.allocations.allocate(new, old)
                 except AllocationError as e:
-                    raise invalid(info.kind, name, [e.cause], info.group) from None
+                    raise invalid(info.kind, name, e.causes, info.group) from None
             try:
                 if subresource != "binding":  # a Binding may set spec.nodeName, which updates may not
                     self._validate(info, new, old)

@@ -2,7 +2,8 @@
 
 The allocators are plain state (a set of taken values) with no I/O: the server rebuilds them
 from the stored Services on start, allocates before a write and releases after a delete or a
-failed write. `plan_service_allocation` decides what a Service needs, given the old object.
+failed write. `_settle_families` decides a Service's families, given the old object, as
+Kubernetes' service REST storage does.
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sliceplane.api.errors import INVALID, Cause, invalid_value
-from sliceplane.api.validation import single_stack_problem
+from sliceplane.api.validation import cluster_ip_problems, single_stack_problem
 
 
 class AllocationError(Exception):
-    """A requested value cannot be had; carries the field error for a 422."""
+    """A requested value cannot be had; carries the field errors for a 422."""
 
-    def __init__(self, cause: Cause) -> None:
-        super().__init__(cause.message)
-        self.cause = cause
+    def __init__(self, *causes: Cause) -> None:
+        super().__init__("; ".join(c.message for c in causes))
+        self.causes = list(causes)
 
 
 @dataclass
@@ -120,18 +121,37 @@ class NodePortAllocator:
         self.taken.discard(port)
 
 
+FAMILY_FIELDS = ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy")
+
+
 def _is_ip_family_service(spec: dict[str, Any]) -> bool:
-    return spec.get("type", "ClusterIP") != "ExternalName"
+    return bool(spec) and spec.get("type", "ClusterIP") != "ExternalName"
+
+
+def _other_family(family: str) -> str:
+    return "IPv6" if family == "IPv4" else "IPv4"
+
+
+def _unchanged_prefer_dual_stack(spec: dict[str, Any], old: dict[str, Any]) -> bool:
+    """A PreferDualStack Service updated without touching its families keeps them as they are."""
+    return (spec.get("ipFamilyPolicy") == old.get("ipFamilyPolicy") == "PreferDualStack"
+            and spec.get("type", "ClusterIP") == old.get("type", "ClusterIP")
+            and spec.get("clusterIPs") == old.get("clusterIPs")
+            and spec.get("ipFamilies") == old.get("ipFamilies"))
 
 
 def _wants_node_ports(spec: dict[str, Any]) -> bool:
     return spec.get("type") in ("NodePort", "LoadBalancer")
 
 
-def held_ips(svc: dict[str, Any]) -> list[str]:
-    spec = svc.get("spec") or {}
+def _cluster_ips(spec: dict[str, Any]) -> list[str]:
+    """clusterIPs, or `clusterIP` alone standing for them."""
     ips = spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
-    return [ip for ip in ips if ip and ip != "None"]
+    return [str(ip) for ip in ips]
+
+
+def held_ips(svc: dict[str, Any]) -> list[str]:
+    return [ip for ip in _cluster_ips(svc.get("spec") or {}) if ip and ip != "None"]
 
 
 def held_node_ports(svc: dict[str, Any]) -> list[int]:
@@ -203,58 +223,99 @@ class ServiceAllocations:
 
     def _allocate_ips(self, spec: dict[str, Any], old_spec: dict[str, Any], new_ips: list[str]) -> None:
         if not _is_ip_family_service(spec):
-            for k in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
+            for k in FAMILY_FIELDS:
                 spec.pop(k, None)
             return
-        if old_spec and _is_ip_family_service(old_spec) and old_spec.get("clusterIP"):
+        old = old_spec if _is_ip_family_service(old_spec) and old_spec.get("clusterIP") else {}
+        if old:
             # ClusterIPs are immutable: an update that omits them keeps the allocated ones.
-            for k in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
-                if not spec.get(k) and old_spec.get(k):
-                    spec[k] = old_spec[k]
+            if not spec.get("clusterIP"):
+                spec["clusterIP"] = old["clusterIP"]
+            if not spec.get("clusterIPs") and old.get("clusterIPs"):
+                spec["clusterIPs"] = list(old["clusterIPs"])
+            if _unchanged_prefer_dual_stack(spec, old):
+                return  # never upgraded or downgraded because the cluster's families changed
+        if causes := cluster_ip_problems(spec):
+            raise AllocationError(*causes)
+        requested, families, policy = self._settle_families(spec, old)
+        spec["ipFamilyPolicy"] = policy
+        spec["ipFamilies"] = families
+        if requested[:1] == ["None"]:
+            spec["clusterIP"], spec["clusterIPs"] = "None", ["None"]
             return
-        requested = list(spec.get("clusterIPs") or [])
-        if spec.get("clusterIP") and not requested:
-            requested = [spec["clusterIP"]]
-        families = list(spec.get("ipFamilies") or [])
-        # No policy but two families (or two IPs): the user asked for both, as Kubernetes infers.
-        two = len(families) > 1 or len(requested) > 1
-        policy = spec.get("ipFamilyPolicy") or ("RequireDualStack" if two else "SingleStack")
-        if policy == "RequireDualStack" and self.v6 is None:
-            raise AllocationError(invalid_value("spec.ipFamilyPolicy", policy,
-                                                "this cluster is not configured for dual-stack services"))
-        if (cause := single_stack_problem(policy, requested, families)) is not None:
-            raise AllocationError(cause)
-        if requested and requested[0] == "None":
-            spec["clusterIP"] = "None"
-            spec["clusterIPs"] = ["None"]
-            spec["ipFamilies"] = families or [self.v4.family]
-            spec["ipFamilyPolicy"] = policy
-            return
-        if not families:
-            families = ["IPv6" if ":" in ip else "IPv4" for ip in requested] or [self.v4.family]
-            if policy in ("PreferDualStack", "RequireDualStack") and self.v6 and len(families) == 1:
-                other = self.v6.family if families[0] == self.v4.family else self.v4.family
-                families.append(other)
-        if policy == "SingleStack":
-            families = families[:1]
-        ips: list[str] = []
+        old_ips = list(old.get("clusterIPs") or []) if old.get("clusterIP") != "None" else []
+        ips = list(requested)
         for i, fam in enumerate(families):
+            if i < len(old_ips) and i < len(ips):
+                continue  # held since the Service was created (a downgrade's second IP is released after the write)
             a = self.by_family(fam)
-            path = "spec.clusterIPs" if requested else "spec.clusterIP"
-            if a is None:
-                if policy == "PreferDualStack" and i > 0:
-                    families = families[:i]
-                    break
-                raise AllocationError(invalid_value("spec.ipFamilies", fam, "not configured on this cluster"))
-            want = requested[i] if i < len(requested) else None
-            shown = _go_string_list(requested) if requested else '""'
+            assert a is not None  # _settle_families refused unconfigured families
+            want = ips[i] if i < len(ips) else None
+            path = "spec.clusterIPs" if spec.get("clusterIPs") else "spec.clusterIP"
+            shown = _go_string_list(ips) if ips else '""'
             ip = a.allocate(want, path, shown)
             new_ips.append(ip)
-            ips.append(ip)
+            ips[i:i + 1] = [ip]
         spec["clusterIP"] = ips[0]
         spec["clusterIPs"] = ips
-        spec["ipFamilies"] = families
-        spec["ipFamilyPolicy"] = policy
+
+    def _settle_families(self, spec: dict[str, Any], old: dict[str, Any]) -> tuple[list[str], list[str], str]:
+        """The Service's clusterIPs, ipFamilies and ipFamilyPolicy after Kubernetes' inference rules:
+        a policy kept across updates, SingleStack as clear intent to release a secondary family,
+        families read from the requested IPs, and dual-stack only where the cluster has both."""
+        requested = _cluster_ips(spec)
+        families = [str(f) for f in spec.get("ipFamilies") or []]
+        headless_selectorless = requested[:1] == ["None"] and not spec.get("selector")
+        policy = str(spec.get("ipFamilyPolicy") or old.get("ipFamilyPolicy")
+                     or ("RequireDualStack" if headless_selectorless else "SingleStack"))
+        causes: list[Cause] = []
+        if old:
+            old_ips = list(old.get("clusterIPs") or [])
+            old_families = list(old.get("ipFamilies") or [])
+            if policy == "SingleStack":
+                if requested == old_ips:
+                    requested = requested[:1]
+                if families == old_families:
+                    families = families[:1]
+            else:
+                if requested and len(requested) < len(old_ips):
+                    causes.append(invalid_value("spec.ipFamilyPolicy", policy,
+                                                "must be 'SingleStack' to release the secondary cluster IP"))
+                if families and len(families) < len(old_families):
+                    causes.append(invalid_value("spec.ipFamilyPolicy", policy,
+                                                "must be 'SingleStack' to release the secondary IP family"))
+        if (cause := single_stack_problem(policy, requested, families)) is not None:
+            causes.append(cause)
+        for i, ip in enumerate(requested):
+            if ip == "None":
+                break
+            fam = "IPv6" if ":" in ip else "IPv4"
+            if i < len(families):
+                continue
+            if self.by_family(fam) is None:
+                causes.append(_invalid(f"spec.clusterIPs[{i}]", _go_string_list(requested),
+                                       f"{fam} is not configured on this cluster"))
+            else:
+                families.append(fam)
+        if causes:
+            raise AllocationError(*causes)
+        if headless_selectorless:
+            # Allowed two families even on a single-stack cluster: its endpoints are the user's.
+            families = families or [self.v4.family]
+            if len(families) < 2 and policy != "SingleStack":
+                families.append(_other_family(families[0]))
+            return requested, families, policy
+        if policy == "RequireDualStack" and self.v6 is None:
+            causes.append(invalid_value("spec.ipFamilyPolicy", policy,
+                                        "this cluster is not configured for dual-stack services"))
+        causes += [invalid_value(f"spec.ipFamilies[{i}]", fam, "not configured on this cluster")
+                   for i, fam in enumerate(families) if self.by_family(fam) is None]
+        if causes:
+            raise AllocationError(*causes)
+        families = families or [self.v4.family]
+        if policy != "SingleStack" and len(families) == 1 and self.v6 is not None:
+            families.append(_other_family(families[0]))
+        return requested, families, policy
 
     def _allocate_node_ports(self, spec: dict[str, Any], old_spec: dict[str, Any], new_ports: list[int]) -> None:
         ports = spec.get("ports") or []
