@@ -131,12 +131,25 @@ BAD_INPUT = [
     ("plot-format", ["bench", "--plot", "out.txt"], "the plot's format comes from its suffix"),
     ("markdown-dir-missing", ["bench", "--markdown", "/nonexistent/a.md"], "directory /nonexistent does not exist"),
     ("work-dir-uncreatable", ["bench", "--work-dir", "/proc/x"], "Invalid value for '--work-dir': cannot create /proc/x"),
-    ("agent-metrics-port", ["agent", "--kubeconfig", "k", "--node", "n", "--metrics-port", "-1"],
+    # Click checks flags in command-line order: the flag under test comes before the missing kubeconfig.
+    ("agent-metrics-port", ["agent", "--metrics-port", "-1", "--kubeconfig", "k", "--node", "n"],
      "Invalid value for '--metrics-port'"),
-    ("agents-count", ["agents", "--kubeconfig", "k", "--count", "-1"], "Invalid value for '--count'"),
-    ("nodes-count", ["nodes", "--kubeconfig", "k", "--count", "-1"], "Invalid value for '--count'"),
+    ("agents-count", ["agents", "--count", "-1", "--kubeconfig", "k"], "Invalid value for '--count'"),
+    ("nodes-count", ["nodes", "--count", "-1", "--kubeconfig", "k"], "Invalid value for '--count'"),
+    ("agents-kubeconfig-missing", ["agents", "--kubeconfig", "/nonexistent/k"],
+     "Invalid value for '--kubeconfig': /nonexistent/k does not exist"),
+    ("agent-kubeconfig-not-one", ["agent", "--kubeconfig", "/etc/passwd", "--node", "n"],
+     "Invalid value for '--kubeconfig': /etc/passwd: invalid kubeconfig:"),
+    ("nodes-kubeconfig-dir", ["nodes", "--kubeconfig", "/"], "Invalid value for '--kubeconfig': / is a directory"),
+    ("verify-kubeconfig-missing", ["verify", "--kubeconfig", "/nonexistent/k"], "/nonexistent/k does not exist"),
+    ("table-kubeconfig-not-one", ["table", "--kubeconfig", "/etc/passwd", "--node", "n"], "invalid kubeconfig"),
+    ("controller-manager-no-kubeconfig", ["controller-manager", "--kubeconfig", "/nonexistent/k"],
+     "/nonexistent/k does not exist (and no --server was given)"),
     ("batch-period-nan", ["up", "--endpointslice-updates-batch-period", "nan"],
      "Invalid value for '--endpointslice-updates-batch-period'"),
+    ("up-store-scheme", ["up", "--store", "postgres://x"], "Invalid value for '--store': unknown store URL"),
+    ("up-store-relative", ["up", "--store", "sqlite://state.db"], "sqlite store URL needs an absolute path"),
+    ("apiserver-etcd-empty", ["apiserver", "--store", "etcd://"], "etcd store URL needs at least one endpoint"),
 ]
 
 

@@ -47,6 +47,51 @@ def _agent_source(source: str) -> str:
     return source
 
 
+def _check_store(url: str | None) -> str | None:
+    from sliceplane.store.base import parse_store_url
+
+    if url is not None:
+        try:
+            parse_store_url(url)
+        except ValueError as e:
+            raise typer.BadParameter(str(e)) from None
+    return url
+
+
+def _read_kubeconfig_problem(path: Path) -> str | None:
+    from sliceplane.api.errors import StatusError
+    from sliceplane.client.kubeconfig import read_kubeconfig
+
+    try:
+        read_kubeconfig(path)
+    except FileNotFoundError:
+        return f"{path} does not exist"
+    except IsADirectoryError:
+        return f"{path} is a directory"
+    except (OSError, UnicodeDecodeError) as e:
+        return f"cannot read {path}: {getattr(e, 'strerror', None) or e}"
+    except StatusError as e:
+        return f"{path}: {e.message}"
+    return None
+
+
+def _check_kubeconfig(path: Path) -> Path:
+    """A kubeconfig the command is about to use is read up front: a wrong file is a usage error."""
+    if (problem := _read_kubeconfig_problem(path)) is not None:
+        raise typer.BadParameter(problem)
+    return path
+
+
+def _check_kubeconfig_if_present(path: Path) -> Path:
+    """For the controller-manager, whose --server flags stand in for a missing kubeconfig."""
+    return _check_kubeconfig(path) if path.exists() else path
+
+
+KubeconfigIn = Annotated[
+    Path, typer.Option("--kubeconfig", callback=_check_kubeconfig, help="kubeconfig of the API server.")
+]
+
+
 def _check_slice_size(value: int) -> int:
     if not 1 <= value <= 1000:
         raise typer.BadParameter(f"must be between 1 and 1000, got {value}")
@@ -179,7 +224,8 @@ def up(
     port: Port = DEFAULT_PORT,
     nodes: Annotated[int, typer.Option(min=0, help="Simulated Ready nodes.")] = 3,
     store: Annotated[
-        str | None, typer.Option(help="sqlite:///abs/path.db, memory:// or etcd://host:port[,host:port]")
+        str | None, typer.Option(callback=_check_store,
+                                 help="sqlite:///abs/path.db, memory:// or etcd://host:port[,host:port]")
     ] = None,
     max_endpoints_per_slice: MaxPerSlice = 100,
     endpoints_max_addresses: EndpointsCap = 1000,
@@ -237,7 +283,7 @@ def up(
 @app.command()
 def apiserver(
     port: Port = DEFAULT_PORT,
-    store: Annotated[str, typer.Option(help="Store URL.")] = "memory://",
+    store: Annotated[str, typer.Option(callback=_check_store, help="Store URL.")] = "memory://",
     max_object_bytes: MaxObjectBytes = 1536 * 1024,
     max_request_bytes: MaxRequestBytes = 3 * 1024 * 1024,
     compaction_interval: CompactionInterval = 300.0,
@@ -272,7 +318,8 @@ def apiserver(
 
 @app.command("controller-manager")
 def controller_manager(
-    kubeconfig: Annotated[Path, typer.Option(help="kubeconfig of the API server.")],
+    kubeconfig: Annotated[Path, typer.Option(callback=_check_kubeconfig_if_present,
+                                             help="kubeconfig of the API server (optional with --server).")],
     max_endpoints_per_slice: MaxPerSlice = 100,
     endpoints_max_addresses: EndpointsCap = 1000,
     disable_endpoints_controller: NoEndpoints = False,
@@ -320,6 +367,8 @@ def controller_manager(
     )
 
     _setup_logging(verbose)
+    if not server and not kubeconfig.exists():
+        raise typer.BadParameter(f"{kubeconfig} does not exist (and no --server was given)", param_hint="'--kubeconfig'")
     try:
         enabled = enabled_controllers(controllers)
     except ValueError as e:
@@ -406,7 +455,7 @@ def kubeconfig_command(
 
 @app.command()
 def nodes(
-    kubeconfig: Annotated[Path, typer.Option(help="kubeconfig of the API server.")],
+    kubeconfig: KubeconfigIn,
     count: Annotated[int, typer.Option(min=0, help="How many simulated nodes.")] = 3,
     pod_ready_delay: Annotated[float, typer.Option(min=0, help="Seconds from Running to Ready.")] = 0.5,
     max_grace_period: Annotated[float | None, typer.Option(min=0, help="Cap on graceful termination.")] = None,
@@ -466,7 +515,7 @@ def _state_dir(kubeconfig: Path, state_dir: Path | None) -> Path:
 
 @app.command()
 def agent(
-    kubeconfig: Annotated[Path, typer.Option(help="kubeconfig of the API server.")],
+    kubeconfig: KubeconfigIn,
     node: Annotated[str, typer.Option(help="The node this agent programs.")],
     source: AgentSource = "slices",
     counting: Annotated[bool, typer.Option(help="Only count watch events and bytes; keep no table.")] = False,
@@ -486,7 +535,7 @@ def agent(
 
 @app.command()
 def agents(
-    kubeconfig: Annotated[Path, typer.Option(help="kubeconfig of the API server.")],
+    kubeconfig: KubeconfigIn,
     count: Annotated[int, typer.Option(min=1, help="How many agents (nodes <prefix>0..count-1).")] = 3,
     counting: Annotated[bool, typer.Option(help="All but --full agents only count events and bytes.")] = False,
     full: Annotated[int, typer.Option(min=0, help="With --counting, how many agents still run in full mode.")] = 2,
@@ -508,7 +557,7 @@ def agents(
 
 @app.command()
 def table(
-    kubeconfig: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="kubeconfig of the API server.")],
+    kubeconfig: KubeconfigIn,
     node: Annotated[str, typer.Option(help="Whose table.")],
     stats: Annotated[bool, typer.Option(help="Also print latency p50/p99 and watch counters.")] = False,
     output_json: Annotated[bool, typer.Option("--json", help="Print the raw snapshot.")] = False,
@@ -536,7 +585,7 @@ def table(
 
 @app.command()
 def verify(
-    kubeconfig: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="kubeconfig of the API server.")],
+    kubeconfig: KubeconfigIn,
     timeout: Annotated[float, typer.Option(min=0, help="Keep comparing for up to this many seconds.")] = 10.0,
     state_dir: StateDir = None,
 ) -> None:

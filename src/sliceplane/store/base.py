@@ -145,26 +145,40 @@ class CompactionPolicy:
     retain: int = 10_000
 
 
+def parse_store_url(url: str) -> tuple[str, str]:
+    """(kind, argument) of a store URL; ValueError says what a good one looks like.
+
+    Checked by the CLI before anything starts, so a typo is a usage error, not a failed start.
+    """
+    for kind in ("memory", "sqlite", "etcd"):
+        if url.startswith(f"{kind}://"):
+            arg = url[len(kind) + 3:]
+            break
+    else:
+        raise ValueError(f"unknown store URL {url!r}: expected memory://, sqlite:///path or etcd://host:port")
+    if kind == "sqlite" and not arg.startswith("/"):
+        raise ValueError(f"sqlite store URL needs an absolute path: sqlite:///abs/path.db (got {url!r})")
+    if kind == "etcd" and not [e for e in arg.split(",") if e]:
+        raise ValueError(f"etcd store URL needs at least one endpoint: etcd://host:port[,host:port] (got {url!r})")
+    return kind, arg
+
+
 def open_store(url: str, compaction: CompactionPolicy | None = None) -> Store:
     """`memory://`, `sqlite:///abs/path.db`, `etcd://h:p[,h:p]`.
 
     The memory store keeps a bounded history of its own and ignores `compaction`.
     """
     policy = compaction or CompactionPolicy()
-    if url.startswith("memory://"):
+    kind, arg = parse_store_url(url)
+    if kind == "memory":
         from sliceplane.store.memory import MemoryStore
 
         return MemoryStore()
-    if url.startswith("sqlite://"):
+    if kind == "sqlite":
         from sliceplane.store.sqlite import SQLiteStore
 
-        path = url[len("sqlite://"):]
-        if not path.startswith("/"):
-            raise ValueError(f"sqlite store URL needs an absolute path: sqlite:///abs/path.db (got {url!r})")
-        return SQLiteStore(path, compact_interval=policy.interval, compact_retain=policy.retain)
-    if url.startswith("etcd://"):
-        from sliceplane.store.etcd import EtcdStore
+        return SQLiteStore(arg, compact_interval=policy.interval, compact_retain=policy.retain)
+    from sliceplane.store.etcd import EtcdStore
 
-        endpoints = [e for e in url[len("etcd://"):].split(",") if e]
-        return EtcdStore(endpoints, compact_interval=policy.interval, compact_retain=policy.retain)
-    raise ValueError(f"unknown store URL {url!r}: expected memory://, sqlite:///path or etcd://host:port")
+    endpoints = [e for e in arg.split(",") if e]
+    return EtcdStore(endpoints, compact_interval=policy.interval, compact_retain=policy.retain)
