@@ -155,6 +155,46 @@ async def test_official_python_client_list_and_watch(server: APIServer) -> None:
     assert results["seen"] == [("ADDED", "second"), ("DELETED", "first")]
 
 
+LIST_YAML = b"""
+apiVersion: v1
+kind: List
+items:
+- {apiVersion: v1, kind: ConfigMap, metadata: {name: listed}, data: {x: "1"}}
+- {apiVersion: v1, kind: Service, metadata: {name: listed}, spec: {selector: {app: l}, ports: [{port: 80}]}}
+"""
+
+BAD_LIST_YAML = b"""
+apiVersion: v1
+kind: List
+items:
+- {apiVersion: v1, kind: Service, metadata: {name: bad}, spec: {bogus: 1, ports: [{port: "eighty"}]}}
+- apiVersion: apps/v1
+  kind: Deployment
+  metadata: {name: bad}
+  spec: {replicas: "x", selector: {matchLabels: {a: b}},
+         template: {metadata: {labels: {a: b}}, spec: {containers: [{name: c, image: nginx}]}}}
+"""
+
+
+@needs_kubectl
+@pytest.mark.e2e
+async def test_kubectl_applies_a_list_document(tmp_path: Path, kubeconfig: Path) -> None:
+    """kubectl validates a `kind: List` file itself, against /openapi/v2 in protobuf."""
+    rc, out, err = await kubectl(tmp_path, kubeconfig, "apply", "-f", "-", stdin=LIST_YAML)
+    assert rc == 0, err
+    assert out.split("\n")[:2] == ["configmap/listed created", "service/listed created"]
+    rc, out, err = await kubectl(tmp_path, kubeconfig, "apply", "-f", "-", stdin=BAD_LIST_YAML)
+    assert rc == 1
+    for problem in ('ValidationError(Service.spec): unknown field "bogus" in io.k8s.api.core.v1.ServiceSpec',
+                    "ValidationError(Service.spec.ports[0].port): invalid type for io.k8s.api.core.v1.ServicePort.port: "
+                    'got "string", expected "integer"',
+                    "ValidationError(Deployment.spec.replicas): invalid type for io.k8s.api.apps.v1.DeploymentSpec."
+                    'replicas: got "string", expected "integer"'):
+        assert problem in err, err
+    rc, out, err = await kubectl(tmp_path, kubeconfig, "get", "svc,deploy", "bad", "--ignore-not-found", "-o", "name")
+    assert (rc, out) == (0, ""), err  # refused before anything was sent
+
+
 @needs_kubectl
 @pytest.mark.e2e
 async def test_kubectl_typed_creates_send_protobuf(tmp_path: Path, kubeconfig: Path) -> None:

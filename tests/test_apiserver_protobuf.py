@@ -11,20 +11,8 @@ from typing import Any
 import pytest
 
 from sliceplane.api.errors import StatusError
+from sliceplane.api.openapi_proto import varint
 from sliceplane.apiserver import protobuf
-
-
-def varint(n: int) -> bytes:
-    n &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
 
 
 def vfield(num: int, value: int) -> bytes:

@@ -161,3 +161,37 @@ def test_v2_document() -> None:
     assert containers["x-kubernetes-patch-merge-key"] == "name"
     assert containers["items"] == {"$ref": "#/definitions/io.k8s.api.core.v1.Container"}
     assert json.loads(openapi.v2_document_json()) == doc
+
+
+def _wire(buf: bytes) -> dict[int, list[Any]]:
+    from sliceplane.apiserver.protobuf import _fields_of
+
+    out: dict[int, list[Any]] = {}
+    for number, _, value in _fields_of(buf):
+        out.setdefault(number, []).append(value)
+    return out
+
+
+def test_v2_protobuf_carries_the_json_document() -> None:
+    """Spot checks of gnostic's encoding (kubectl itself reads it in test_apiserver_clients)."""
+    doc = openapi.v2_document()
+    top = _wire(openapi.v2_document_protobuf())
+    assert top[1] == [b"2.0"]
+    info = _wire(top[2][0])
+    assert (info[1], info[2]) == ([b"Kubernetes"], [b"v1.32.0"])
+    definitions = {_wire(pair)[1][0].decode(): _wire(pair)[2][0] for pair in _wire(top[9][0])[1]}
+    assert list(definitions) == list(doc["definitions"])
+    spec = _wire(definitions["io.k8s.api.core.v1.PodSpec"])
+    assert _wire(spec[22][0])[1] == [b"object"]  # type, as a TypeItem
+    assert b"containers" in spec[19]  # required
+    props = {_wire(p)[1][0].decode(): _wire(_wire(p)[2][0]) for p in _wire(spec[25][0])[1]}
+    containers = props["containers"]
+    assert _wire(containers[22][0])[1] == [b"array"]
+    assert _wire(_wire(containers[23][0])[1][0])[1] == [b"#/definitions/io.k8s.api.core.v1.Container"]
+    extensions = {_wire(e)[1][0].decode(): json.loads(_wire(_wire(e)[2][0])[2][0]) for e in containers[31]}
+    assert extensions["x-kubernetes-patch-merge-key"] == "name"
+    deployment = _wire(definitions["io.k8s.api.apps.v1.Deployment"])
+    gvk = {_wire(e)[1][0].decode(): json.loads(_wire(_wire(e)[2][0])[2][0]) for e in deployment[31]}
+    assert gvk["x-kubernetes-group-version-kind"] == [{"group": "apps", "kind": "Deployment", "version": "v1"}]
+    paths = [_wire(p)[1][0].decode() for p in _wire(top[8][0])[2]]
+    assert paths == list(doc["paths"])

@@ -171,8 +171,9 @@ class _Builder:
 
     def property(self, t: schema.Type, ext: dict[str, Any], description: str = "") -> dict[str, Any]:
         s = self.type_schema(t)
-        if "$ref" in s and (ext or description or not self.v2):
-            # OpenAPI ignores siblings of $ref; Kubernetes wraps references in allOf.
+        if "$ref" in s and not self.v2:
+            # OpenAPI 3 ignores siblings of $ref, so Kubernetes wraps references in allOf there; its
+            # swagger 2.0 document keeps them as siblings, which is what kubectl's v2 parser reads.
             s = {"allOf": [s]}
         if description:
             s["description"] = description
@@ -408,3 +409,11 @@ def v2_document() -> dict[str, Any]:
 @cache
 def v2_document_json() -> bytes:
     return _dumps(v2_document())
+
+
+@cache
+def v2_document_protobuf() -> bytes:
+    """What kubectl asks for (gnostic's encoding), to validate a `kind: List` file client-side."""
+    from sliceplane.api.openapi_proto import encode_document
+
+    return encode_document(v2_document())

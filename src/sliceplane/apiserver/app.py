@@ -217,6 +217,13 @@ def _is_discovery_path(path: str) -> bool:
     return 1 <= len(parts) <= 2 and discovery.served_group(parts[0])
 
 
+# kubectl asks for the first spelling (which Go's mime parser cannot read back); servers answer
+# with the second, and take either.
+OPENAPI_V2_PROTOBUF_ACCEPTED = ("application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+                                "application/com.github.proto-openapi.spec.v2.v1.0+protobuf")
+OPENAPI_V2_PROTOBUF = OPENAPI_V2_PROTOBUF_ACCEPTED[1]
+
+
 def not_found_status() -> StatusError:
     return StatusError(404, "NotFound", "the server could not find the requested resource")
 
@@ -249,7 +256,7 @@ async def _serve_fixed(request: web.Request, state: APIState, path: str) -> web.
                 return _json(doc)
         raise not_found_status()
     if path.startswith("/openapi/"):
-        return await _serve_openapi(path)
+        return await _serve_openapi(path, request.headers.get("Accept", ""))
     raise not_found_status()
 
 
@@ -257,11 +264,13 @@ def _server_address(request: web.Request) -> str:
     return request.host or "127.0.0.1"
 
 
-async def _serve_openapi(path: str) -> web.Response:
+async def _serve_openapi(path: str, accept: str) -> web.Response:
     openapi = optional_module("openapi")
     if openapi is None:
         raise not_found_status()
     if path == "/openapi/v2":
+        if any(media in accept for media in OPENAPI_V2_PROTOBUF_ACCEPTED):
+            return web.Response(body=openapi.v2_document_protobuf(), content_type=OPENAPI_V2_PROTOBUF)
         return _raw_json(openapi.v2_document_json())
     if path == "/openapi/v3":
         return _json(openapi.v3_index())
