@@ -141,8 +141,15 @@ def test_agents_follow_bookinfo_through_rollout_and_apiserver_restart(cluster: d
     snap = _snapshot(c["slices"], "node-0")
     assert snap is not None and snap["metrics"]["latency"]["count"] > 0
     assert snap["metrics"]["latency"]["p99"] is not None
-    counting = _snapshot(c["slices"], "node-2")
-    assert counting is not None and counting["mode"] == "counting" and counting["table"] == []
+
+    def counted() -> dict[str, Any] | None:
+        """A counting agent publishes on its heartbeat only (every 5 s), not on every event."""
+        snap = _snapshot(c["slices"], "node-2")
+        slices = (snap or {}).get("metrics", {}).get("resources", {}).get("endpointslices.discovery.k8s.io", {})
+        return snap if slices.get("eventsTotal") else None
+
+    counting = wait_for(counted, 15, what="the counting agent's snapshot with slice events")
+    assert counting["mode"] == "counting" and counting["table"] == []
     slices_counted = counting["metrics"]["resources"]["endpointslices.discovery.k8s.io"]
     assert slices_counted["eventsTotal"] > 0 and slices_counted["bytes"] > 0
     assert slices_counted["decodeSeconds"] == 0
