@@ -5,61 +5,18 @@ real kubectl. The API server is killed and restarted on the same store mid-way."
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from e2e.harness import FIXTURES, Kubectl, free_port, wait_for
+from e2e.harness import FIXTURES, Kubectl, Proc, free_port, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-class Proc:
-    """One `python -m sliceplane ...` process; `start()` waits for its ready line."""
-
-    def __init__(self, *args: str) -> None:
-        self.argv = [sys.executable, "-m", "sliceplane", *args]
-        self.proc: subprocess.Popen[str] | None = None
-        self.output: list[str] = []
-
-    def start(self, timeout: float = 60.0) -> Proc:
-        self.output = []
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     bufsize=1, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        ready = threading.Event()
-
-        def pump() -> None:
-            assert self.proc is not None and self.proc.stdout is not None
-            for line in self.proc.stdout:
-                self.output.append(line.rstrip())
-                if line.startswith("sliceplane ") and "ready" in line:
-                    ready.set()
-
-        threading.Thread(target=pump, daemon=True).start()
-        if not ready.wait(timeout):
-            self.stop()
-            raise AssertionError(f"{self.argv[3]} did not get ready:\n" + "\n".join(self.output[-40:]))
-        return self
-
-    def stop(self, sig: int = signal.SIGTERM) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        code, self.proc = self.proc.returncode, None
-        return code
 
 
 def _sliceplane(*args: str) -> subprocess.CompletedProcess[str]:

@@ -150,6 +150,12 @@ BAD_INPUT = [
     ("up-store-scheme", ["up", "--store", "postgres://x"], "Invalid value for '--store': unknown store URL"),
     ("up-store-relative", ["up", "--store", "sqlite://state.db"], "sqlite store URL needs an absolute path"),
     ("apiserver-etcd-empty", ["apiserver", "--store", "etcd://"], "etcd store URL needs at least one endpoint"),
+    ("node-monitor-grace-zero", ["controller-manager", "--node-monitor-grace-period", "0", "--kubeconfig", "k"],
+     "Invalid value for '--node-monitor-grace-period': must be a positive number of seconds, got 0.0"),
+    ("node-monitor-period-inf", ["controller-manager", "--node-monitor-period", "inf", "--kubeconfig", "k"],
+     "Invalid value for '--node-monitor-period'"),
+    ("node-lease-zero", ["nodes", "--node-lease-duration-seconds", "0", "--kubeconfig", "k"],
+     "Invalid value for '--node-lease-duration-seconds'"),
 ]
 
 

@@ -227,6 +227,20 @@ def test_plan_pod(state: PodState, obj: dict | None, now: float, ready_at: float
     pod_transitions(state, plan.events)  # every plan is legal in the table
 
 
+@pytest.mark.parametrize(
+    ("resync_ready", "ready", "action"),
+    [(True, False, A.WRITE_READY), (False, False, A.NOTHING), (True, True, A.NOTHING)],
+    ids=["node-back-pod-marked-not-ready", "readiness-flipped-by-a-client", "node-back-pod-ready"],
+)
+def test_ready_pod_shown_not_ready(resync_ready: bool, ready: bool, action: Action) -> None:
+    """A pod we made Ready that the API shows not ready gets Ready again only when its node has
+    just come back (the node lifecycle controller marked it); otherwise the write stands, as a
+    failing readiness probe."""
+    plan = plan_pod(P.READY, pod(node="n", phase="Running", ready=ready), T0, ready_at=T0, finish_at=None,
+                    resync_ready=resync_ready)
+    assert (plan.action, plan.events) == (action, ())
+
+
 # --- ipam ------------------------------------------------------------------------------------
 
 

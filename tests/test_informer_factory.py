@@ -148,17 +148,17 @@ async def test_manager_informers(client: RESTClient, shared: bool) -> None:
 
 CONTROLLERS_FLAG_CASES = [
     ("star", "*", {"endpointslice", "endpointslicemirroring", "endpoint", "deployment", "replicaset",
-                   "garbagecollector", "namespace"}),
+                   "garbagecollector", "namespace", "nodelifecycle"}),
     ("one", "endpointslice", {"endpointslice"}),
-    ("star-minus", "*,-endpoint,-namespace", {"endpointslice", "endpointslicemirroring", "deployment",
-                                              "replicaset", "garbagecollector"}),
+    ("star-minus", "*,-endpoint,-namespace,-node-lifecycle-controller",
+     {"endpointslice", "endpointslicemirroring", "deployment", "replicaset", "garbagecollector"}),
     ("long-names", "endpointslice-controller,garbage-collector-controller", {"endpointslice", "garbagecollector"}),
     ("minus-alone", "-endpoint", set()),
     ("spaces-and-empties", " deployment , ,replicaset", {"deployment", "replicaset"}),
     # kube-controller-manager's own names, copied from its manifests: accepted, not run
     ("kubernetes-names", "*,-ttl,-bootstrapsigner,-tokencleaner,serviceaccount-controller",
      {"endpointslice", "endpointslicemirroring", "endpoint", "deployment", "replicaset", "garbagecollector",
-      "namespace"}),
+      "namespace", "nodelifecycle"}),
     ("only-kubernetes-names", "job,cronjob-controller", set()),
 ]
 

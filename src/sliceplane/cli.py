@@ -149,6 +149,12 @@ def _check_batch_period(value: float) -> float:
     return value
 
 
+def _check_positive_seconds(value: float) -> float:
+    if not math.isfinite(value) or value <= 0:
+        raise typer.BadParameter(f"must be a positive number of seconds, got {value}")
+    return value
+
+
 def _check_per_subset(value: int) -> int:
     if value < 1:
         raise typer.BadParameter(f"must be at least 1, got {value}")
@@ -346,11 +352,23 @@ def controller_manager(
         str, typer.Option(help="Name of the Lease (in --leader-elect-resource-namespace).")
     ] = "kube-controller-manager",
     leader_elect_resource_namespace: Annotated[str, typer.Option(help="Namespace of the Lease.")] = "kube-system",
+    node_monitor_period: Annotated[
+        float, typer.Option(callback=_check_positive_seconds, help="Seconds between two looks at every node's health.")
+    ] = 5.0,
+    node_monitor_grace_period: Annotated[
+        float, typer.Option(callback=_check_positive_seconds,
+                            help="Seconds a node may go without a heartbeat (Lease renewal or Ready condition) "
+                                 "before it and its pods are marked not ready.")
+    ] = 50.0,
+    node_startup_grace_period: Annotated[
+        float, typer.Option(callback=_check_positive_seconds,
+                            help="The same for a node that never reported Ready.")
+    ] = 60.0,
     server: Servers = None,
     verbose: Verbose = False,
 ) -> None:
     """The controllers: EndpointSlice, EndpointSlice mirroring, Endpoints, Deployment, ReplicaSet, garbage collector,
-    Namespace."""
+    Namespace, node lifecycle."""
     from sliceplane.client.rest import RESTClient
     from sliceplane.controllers.leaderelection import (
         LeaderElector,
@@ -385,6 +403,9 @@ def controller_manager(
         endpoints_controller=not disable_endpoints_controller,
         endpointslice_batch_period=endpointslice_updates_batch_period,
         mirroring_max_endpoints_per_subset=mirroring_max_endpoints_per_subset,
+        node_monitor_period=node_monitor_period,
+        node_monitor_grace_period=node_monitor_grace_period,
+        node_startup_grace_period=node_startup_grace_period,
     )
 
     if leader_elect:
@@ -460,9 +481,13 @@ def nodes(
     pod_ready_delay: Annotated[float, typer.Option(min=0, help="Seconds from Running to Ready.")] = 0.5,
     max_grace_period: Annotated[float | None, typer.Option(min=0, help="Cap on graceful termination.")] = None,
     dual_stack: Annotated[bool, typer.Option(help="Give pods IPv6 addresses too.")] = False,
+    node_lease_duration_seconds: Annotated[
+        int, typer.Option(min=1, help="Each node's Lease duration; renewed every quarter of it, as the kubelet's.")
+    ] = 40,
     verbose: Verbose = False,
 ) -> None:
-    """A fleet of hollow nodes: schedules pods, gives them IPs, makes them Ready, finishes deletions."""
+    """A fleet of hollow nodes: schedules pods, gives them IPs, makes them Ready, renews their Leases,
+    finishes deletions."""
     from sliceplane.client.rest import RESTClient
     from sliceplane.fleet.fleet import Fleet
 
@@ -472,7 +497,7 @@ def nodes(
         client = RESTClient.from_kubeconfig(str(kubeconfig))
         fleet = Fleet(
             client, count, pod_ready_delay=pod_ready_delay, max_grace_period=max_grace_period,
-            dual_stack=dual_stack,
+            dual_stack=dual_stack, lease_duration=node_lease_duration_seconds,
         )
         task = asyncio.create_task(fleet.run())
         try:
@@ -750,7 +775,9 @@ def bench(
         str, typer.Option(help="Scenarios of the Endpoints run at the default 1.5 MiB limit (comma-separated; "
                                "create always runs, it makes the Service).")
     ] = "create",
-    timeout: Annotated[float, typer.Option(help="Seconds any one phase may take.")] = 600.0,
+    timeout: Annotated[
+        float, typer.Option(callback=_check_positive_seconds, help="Seconds any one phase may take.")
+    ] = 600.0,
     output_json: Annotated[Path | None, typer.Option("--json", help="Write the results here (schema: README).")] = None,
     plot_file: Annotated[Path | None, typer.Option("--plot", help="Bytes per watcher, log scale, as PNG.")] = None,
     markdown_file: Annotated[
@@ -801,8 +828,6 @@ def bench(
     pod_counts = _bench_pod_counts(ctx, pods, sweep)
     if full > watchers:
         raise typer.BadParameter(f"{full} full agents, but only {watchers} watchers", param_hint="'--full'")
-    if not (math.isfinite(timeout) and timeout > 0):
-        raise typer.BadParameter(f"must be a positive number of seconds, not {timeout}", param_hint="'--timeout'")
     if raised_max_object_bytes <= DEFAULT_MAX_OBJECT_BYTES:
         raise typer.BadParameter(f"must be above the default limit, {DEFAULT_MAX_OBJECT_BYTES} bytes, not "
                                  f"{raised_max_object_bytes}", param_hint="'--raised-max-object-bytes'")

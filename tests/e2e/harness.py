@@ -92,14 +92,7 @@ class Up:
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int | None:
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        code = self.proc.returncode
+        code = end_process(self.proc, sig, timeout)
         if self._reader is not None:
             self._reader.join(5)
         self.proc = None
@@ -107,6 +100,57 @@ class Up:
 
     def logs(self) -> str:
         return "\n".join(self.output[-200:])
+
+
+def end_process(proc: subprocess.Popen[str], sig: int, timeout: float) -> int:
+    """Send `sig` (a frozen process is woken to act on it); kill it if it is not gone in `timeout`."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        proc.send_signal(signal.SIGCONT)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+class Proc:
+    """One `python -m sliceplane ...` process; `start()` waits for its ready line."""
+
+    def __init__(self, *args: str) -> None:
+        self.argv = [sys.executable, "-m", "sliceplane", *args]
+        self.proc: subprocess.Popen[str] | None = None
+        self.output: list[str] = []
+
+    def start(self, timeout: float = 60.0) -> Proc:
+        self.output = []
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     bufsize=1, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        ready = threading.Event()
+
+        def pump() -> None:
+            assert self.proc is not None and self.proc.stdout is not None
+            for line in self.proc.stdout:
+                self.output.append(line.rstrip())
+                if line.startswith("sliceplane ") and "ready" in line:
+                    ready.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        if not ready.wait(timeout):
+            self.stop()
+            raise AssertionError(f"{self.argv[3]} did not get ready:\n" + "\n".join(self.output[-40:]))
+        return self
+
+    def send(self, sig: int) -> None:
+        assert self.proc is not None and self.proc.poll() is None, f"{self.argv[3]} is not running"
+        self.proc.send_signal(sig)
+
+    def stop(self, sig: int = signal.SIGTERM) -> int | None:
+        if self.proc is None:
+            return None
+        code, self.proc = end_process(self.proc, sig, 20.0), None
+        return code
 
 
 class Kubectl:

@@ -107,9 +107,10 @@ def test_scale_and_rollout(cluster: tuple[Up, Kubectl]) -> None:
 
         wait_for(scaled, 90, interval=1, what="250 ready endpoints")
         slices = slices_of(k, "frontend")
-        # 3 slices of at most 100; how they are packed depends on how pod changes were grouped
-        # into syncs, as in Kubernetes.
-        assert len(slices) == 3
+        # Slices of at most 100, at least 3 of them. How many more depends on how pod changes were
+        # grouped into syncs, as in Kubernetes: a batch goes to a new slice unless an untouched one
+        # has room for all of it, so batches of 60, 60, 70 and 60 make 4 (seen under load).
+        assert len(slices) >= 3
         assert all(len(s["endpoints"]) <= 100 for s in slices)
         assert sum(len(s["endpoints"]) for s in slices) == 250
 

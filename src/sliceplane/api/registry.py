@@ -83,6 +83,7 @@ DEPLOYMENTS = _r("apps", "v1", "Deployment", "deployments", True, short_names=("
 REPLICA_SETS = _r("apps", "v1", "ReplicaSet", "replicasets", True, short_names=("rs",),
                   subresources=("status", "scale"), categories=("all",))
 LEASES = _r("coordination.k8s.io", "v1", "Lease", "leases", True)
+NODE_LEASE_NAMESPACE = "kube-node-lease"  # where kubelets keep their heartbeat Leases, one per node
 
 RESOURCES: tuple[ResourceInfo, ...] = (
     NAMESPACES, NODES, PODS, SERVICES, ENDPOINTS, SERVICE_ACCOUNTS, CONFIG_MAPS, SECRETS, EVENTS,

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 _encode = msgspec.json.Encoder().encode
 
-SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", registry.NODE_LEASE_NAMESPACE)
 SYSTEM_NAMESPACES_INTERVAL = 60.0
 
 class APIState:

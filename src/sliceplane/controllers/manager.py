@@ -24,16 +24,16 @@ class Controller(Protocol):
 
 # kube-controller-manager's --controllers names (its aliases; the long "-controller" names work too).
 KNOWN_CONTROLLERS = ("endpointslice", "endpointslicemirroring", "endpoint", "deployment", "replicaset",
-                     "garbagecollector", "namespace")
+                     "garbagecollector", "namespace", "nodelifecycle")
 _LONG_NAMES = {"endpointslice-controller": "endpointslice", "endpointslice-mirroring-controller":
                "endpointslicemirroring", "endpoints-controller": "endpoint", "deployment-controller": "deployment",
                "replicaset-controller": "replicaset", "garbage-collector-controller": "garbagecollector",
-               "namespace-controller": "namespace"}
+               "namespace-controller": "namespace", "node-lifecycle-controller": "nodelifecycle"}
 # kube-controller-manager's other controllers, by alias and by long name: a --controllers value
 # copied from a kube-controller-manager manifest names them; they are accepted and not run.
 KUBERNETES_ONLY_CONTROLLERS = frozenset((
     "attachdetach", "bootstrapsigner", "clusterrole-aggregation", "cronjob", "csrapproving", "csrcleaner",
-    "csrsigning", "daemonset", "disruption", "horizontalpodautoscaling", "job", "nodeipam", "nodelifecycle",
+    "csrsigning", "daemonset", "disruption", "horizontalpodautoscaling", "job", "nodeipam",
     "persistentvolume-binder", "persistentvolume-expander", "podgc", "pv-protection", "pvc-protection",
     "replicationcontroller", "resourcequota", "root-ca-cert-publisher", "route", "service", "serviceaccount",
     "serviceaccount-token", "statefulset", "tokencleaner", "ttl", "ttl-after-finished", "ephemeral-volume",
@@ -44,7 +44,7 @@ KUBERNETES_ONLY_CONTROLLERS = frozenset((
     "cloud-node-lifecycle-controller", "clusterrole-aggregation-controller", "cronjob-controller",
     "daemonset-controller", "device-taint-eviction-controller", "disruption-controller", "ephemeral-volume-controller",
     "horizontal-pod-autoscaler-controller", "job-controller", "kube-apiserver-serving-clustertrustbundle-publisher-controller",
-    "legacy-serviceaccount-token-cleaner-controller", "node-ipam-controller", "node-lifecycle-controller",
+    "legacy-serviceaccount-token-cleaner-controller", "node-ipam-controller",
     "node-route-controller", "persistentvolume-attach-detach-controller", "persistentvolume-binder-controller",
     "persistentvolume-expander-controller", "persistentvolume-protection-controller",
     "persistentvolumeclaim-protection-controller", "pod-garbage-collector-controller",
@@ -70,6 +70,11 @@ class ManagerOptions:
     shared_informers: bool = field(default_factory=lambda: os.environ.get("SLICEPLANE_SHARED_INFORMERS") != "0")
     # Which controllers run (see `enabled_controllers`); `endpoints_controller=False` also drops "endpoint".
     controllers: frozenset[str] = frozenset(KNOWN_CONTROLLERS)
+    # The node lifecycle controller's --node-monitor-period, --node-monitor-grace-period and
+    # --node-startup-grace-period, in seconds.
+    node_monitor_period: float = 5.0
+    node_monitor_grace_period: float = 50.0
+    node_startup_grace_period: float = 60.0
 
 
 def _flag_items(flag: str | list[str]) -> list[str]:
@@ -111,6 +116,7 @@ def build_controllers(client: RESTClient, opts: ManagerOptions,
     from sliceplane.controllers.garbagecollector import GarbageCollector
     from sliceplane.controllers.mirroring.controller import EndpointSliceMirroringController
     from sliceplane.controllers.namespace import NamespaceController
+    from sliceplane.controllers.nodelifecycle import NodeLifecycleController
     from sliceplane.controllers.replicaset import ReplicaSetController
 
     makers: dict[str, Callable[[], Any]] = {
@@ -125,6 +131,9 @@ def build_controllers(client: RESTClient, opts: ManagerOptions,
         "namespace": lambda: NamespaceController(client, informers=informers),
         "endpoint": lambda: EndpointsController(client, max_addresses=opts.endpoints_max_addresses,
                                                 informers=informers),
+        "nodelifecycle": lambda: NodeLifecycleController(
+            client, monitor_period=opts.node_monitor_period, grace_period=opts.node_monitor_grace_period,
+            startup_grace_period=opts.node_startup_grace_period, informers=informers),
     }
     wanted = opts.controllers - ({"endpoint"} if not opts.endpoints_controller else set())
     return {name: make() for name, make in makers.items() if name in wanted}

@@ -13,6 +13,7 @@ address allocations from the pods it finds, before any worker starts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sliceplane.api.meta import key_of, parse_time, rfc3339, split_key, uid_of
-from sliceplane.api.registry import NODES, PODS, ResourceInfo
+from sliceplane.api.registry import LEASES, NODE_LEASE_NAMESPACE, NODES, PODS, ResourceInfo
 from sliceplane.client.informer import Informer
 from sliceplane.client.rest import APIConnectionError, ApiError, RESTClient
 from sliceplane.client.workqueue import ShutDown, WorkQueue
@@ -41,6 +42,7 @@ from sliceplane.fleet.lifecycle import (
     NodeEvent,
     NodeState,
     PodState,
+    is_ready,
     node_name_of,
     node_transition,
     observe,
@@ -53,6 +55,7 @@ from sliceplane.fleet.lifecycle import (
 from sliceplane.fleet.objects import (
     NodeShape,
     binding,
+    node_lease,
     node_metadata_patch,
     node_object,
     node_status,
@@ -65,6 +68,8 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
 UNSCHEDULABLE_RETRY = 2.0  # seconds before trying again to place a pod no node fits
+NODE_LEASE_DURATION = 40  # seconds: the kubelet's nodeLeaseDurationSeconds
+LEASE_RENEW_FRACTION = 0.25  # of the duration between renewals (the kubelet's 10 s)
 NODE_INDEX = "spec.nodeName"
 
 
@@ -76,6 +81,7 @@ class TrackedPod:
     state: PodState
     node: str = ""
     ips: tuple[str, ...] = ()
+    resync_ready: bool = False  # write Ready again if the API shows it False (see plan_pod)
     started_at: float | None = None
     unschedulable_reported: bool = False
 
@@ -85,6 +91,8 @@ class HollowNode:
     shape: NodeShape
     state: NodeState
     ipam: tuple[NodeIPAM, ...]  # one per family, IPv4 first
+    uid: str = ""  # the Node object's, for its Lease's owner reference
+    resync_rounds: int = 0  # lease rounds left in which its not-ready pods are made Ready again
 
     @property
     def fit(self) -> NodeFit:
@@ -120,6 +128,7 @@ class Fleet:
         cluster_cidr_v6: str = DEFAULT_CLUSTER_CIDR_V6,
         node_cidr_mask_v6: int = DEFAULT_NODE_MASK_V6,
         concurrency: int = 64,
+        lease_duration: int = NODE_LEASE_DURATION,
     ) -> None:
         if count < 0:
             raise ValueError("count must be >= 0")
@@ -137,6 +146,9 @@ class Fleet:
         self.memory = memory
         self.max_pods = max_pods
         self.concurrency = max(1, concurrency)
+        if lease_duration < 1:
+            raise ValueError("lease_duration must be at least 1 second")
+        self.lease_duration = lease_duration
         self._cidrs = [ClusterCIDRs(cluster_cidr, node_cidr_mask)]
         if dual_stack:
             self._cidrs.append(ClusterCIDRs(cluster_cidr_v6, node_cidr_mask_v6))
@@ -144,6 +156,7 @@ class Fleet:
         self._node_order: list[str] = []
         self._tracked: dict[str, TrackedPod] = {}
         self._pods_per_node: Counter[str] = Counter()
+        self.node_informer = Informer(client, NODES)
         self.informer = Informer(client, PODS)
         self.informer.add_index(NODE_INDEX, lambda p: [node_name_of(p)])
         self.queue = WorkQueue("fleet-pods")
@@ -187,12 +200,14 @@ class Fleet:
                 return
             self.informer.add_handlers(self._enqueue, lambda _old, new: self._enqueue(new), self._enqueue)
             informer_task = asyncio.create_task(self.informer.run(), name="fleet-pod-informer")
+            workers.append(asyncio.create_task(self.node_informer.run(), name="fleet-node-informer"))
             await self._until_stopped(self.informer.wait_synced())
             if self._stopped.is_set():
                 return
             self._rebuild_from_pods(self.informer.list())
-            workers = [asyncio.create_task(self._worker(), name=f"fleet-worker-{i}")
-                       for i in range(self.concurrency)]
+            workers += [asyncio.create_task(self._worker(), name=f"fleet-worker-{i}")
+                        for i in range(self.concurrency)]
+            workers.append(asyncio.create_task(self._lease_loop(), name="fleet-node-leases"))
             self._ready.set()
             log.info("fleet ready: %d nodes, %d pods known", len(self.nodes), len(self.informer))
             await self._stopped.wait()
@@ -200,6 +215,7 @@ class Fleet:
             self.queue.shutdown()
             for w in workers:
                 w.cancel()
+            self.node_informer.stop()
             if informer_task is not None:
                 self.informer.stop()
                 informer_task.cancel()
@@ -302,7 +318,70 @@ class Fleet:
         await self._retry(lambda: self._write_status(NODES, None, name, status))
         state = node_transition(state, NodeEvent.REPORT_READY)
         self.stats["node_writes"] += 2
-        self.nodes[name] = HollowNode(shape, state, tuple(NodeIPAM(c) for c in cidrs))
+        self.nodes[name] = HollowNode(shape, state, tuple(NodeIPAM(c) for c in cidrs), uid_of(existing or {}))
+        await self._retry(lambda: self._renew_lease(name))
+
+    async def _renew_lease(self, name: str) -> None:
+        """The kubelet's heartbeat: renewTime of kube-node-lease/<node> (created when missing)."""
+        node = self.nodes[name]
+        lease = node_lease(name, node.uid, time.time(), self.lease_duration)
+        try:
+            await self.client.patch(LEASES, name, {"spec": lease["spec"]}, namespace=NODE_LEASE_NAMESPACE)
+        except ApiError as e:
+            if e.code != 404:
+                raise
+            try:
+                await self.client.create(LEASES, lease, NODE_LEASE_NAMESPACE)
+            except ApiError as e2:
+                if e2.code != 409:  # created meanwhile: renewed on the next round
+                    raise
+        self.stats["lease_writes"] += 1
+
+    async def _report_ready_again(self, name: str) -> None:
+        """The kubelet's node status sync: a node of ours that the API shows not Ready (the node
+        lifecycle controller marked it Unknown while we were silent) is reported Ready again."""
+        node = self.node_informer.get(name)
+        if node is None or is_ready(node):
+            return
+        status = node_status(self.nodes[name].shape, time.time(), node.get("status"))
+        await self._write_status(NODES, None, name, status)
+        self.stats["node_writes"] += 1
+        # The controller marks the pods right after the node: look again next round too.
+        self.nodes[name].resync_rounds = 2
+        log.info("node %s: reported Ready again", name)
+
+    def _resync_pods(self, name: str) -> None:
+        """Queue the pods on a node that came back whose Ready the API shows False but we do not."""
+        hn = self.nodes[name]
+        if hn.resync_rounds <= 0:
+            return
+        hn.resync_rounds -= 1
+        for pod in self.informer.by_index(NODE_INDEX, name):
+            key = key_of(pod)
+            tr = self._tracked.get(key)
+            if tr is not None and tr.state == PodState.READY and not is_ready(pod):
+                tr.resync_ready = True
+                self.queue.add(key)
+
+    async def _lease_loop(self) -> None:
+        """Every node renews its Lease every quarter of its duration (10 s of 40 s), as kubelets do."""
+        interval = self.lease_duration * LEASE_RENEW_FRACTION
+        sem = asyncio.Semaphore(self.concurrency)
+
+        async def one(name: str) -> None:
+            async with sem:
+                try:
+                    await self._renew_lease(name)
+                    await self._report_ready_again(name)
+                    self._resync_pods(name)
+                except (ApiError, APIConnectionError) as e:
+                    log.warning("node %s: renewing its lease failed: %s", name, e)
+
+        while not self._stopped.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), interval)
+            if not self._stopped.is_set():
+                await asyncio.gather(*(one(name) for name in list(self.nodes)))
 
     async def _retry(self, call: Any) -> Any:
         """Retry while the API server is unreachable or overloaded (it may still be starting)."""
@@ -467,7 +546,9 @@ class Fleet:
             deleting = pod is not None and bool((pod.get("metadata") or {}).get("deletionTimestamp"))
             finish_at = termination_deadline(pod, self.max_grace_period, now) if deleting and pod else None
             ready_at = ready_time(tr.started_at if tr.started_at is not None else now, self.pod_ready_delay)
-            plan = plan_pod(tr.state, pod, now, ready_at=ready_at, finish_at=finish_at)
+            plan = plan_pod(tr.state, pod, now, ready_at=ready_at, finish_at=finish_at,
+                            resync_ready=tr.resync_ready)
+            tr.resync_ready = False
             if plan.action == Action.NOTHING:
                 if tr.state == PodState.GONE and pod is None:
                     self._tracked.pop(key, None)

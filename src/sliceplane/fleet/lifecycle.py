@@ -115,6 +115,7 @@ def node_name_of(pod: Obj) -> str:
 
 
 def is_ready(pod: Obj) -> bool:
+    """The Ready condition of a pod (or of a node: theirs have the same shape) is True."""
     for c in (pod.get("status") or {}).get("conditions") or []:
         if c.get("type") == "Ready":
             return c.get("status") == "True"
@@ -197,11 +198,16 @@ class Plan:
     wake_at: float | None = None  # look at the pod again at this time
 
 
-def plan_pod(state: PodState, pod: Obj | None, now: float, *, ready_at: float, finish_at: float | None) -> Plan:
+def plan_pod(state: PodState, pod: Obj | None, now: float, *, ready_at: float, finish_at: float | None,
+             resync_ready: bool = False) -> Plan:
     """The next step for one pod of ours (or an unbound one).
 
     `ready_at`: when the pod's containers become ready (start time + ready delay; for a pod not
     started yet, pass now + delay). `finish_at`: the termination deadline when terminating.
+    `resync_ready`: the node has just come back after the node lifecycle controller marked its
+    pods not ready; the containers kept running, so the kubelet's status sync puts Ready back.
+    (Otherwise a Ready=False written by someone else stands: it is how a failing readiness
+    probe is simulated on hollow nodes.)
     """
     if state == PodState.GONE:
         return Plan(Action.NOTHING)
@@ -227,4 +233,6 @@ def plan_pod(state: PodState, pod: Obj | None, now: float, *, ready_at: float, f
         if now >= ready_at:
             return Plan(Action.WRITE_READY, (PodEvent.BECOME_READY,))
         return Plan(Action.NOTHING, (), ready_at)
+    if resync_ready and not is_ready(pod):
+        return Plan(Action.WRITE_READY)
     return Plan(Action.NOTHING)

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sliceplane.api.meta import rfc3339
+from sliceplane.api.meta import rfc3339, rfc3339_micro
+from sliceplane.api.registry import NODE_LEASE_NAMESPACE
 
 Obj = dict[str, Any]
 
@@ -69,6 +70,20 @@ def node_metadata(shape: NodeShape) -> Obj:
             "volumes.kubernetes.io/controller-managed-attach-detach": "true",
             FLEET_ANNOTATION: shape.fleet,
         },
+    }
+
+
+def node_lease(name: str, node_uid: str, now: float, duration_seconds: int) -> Obj:
+    """The kubelet's heartbeat: kube-node-lease/<node>, owned by its Node."""
+    return {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {
+            "name": name,
+            "namespace": NODE_LEASE_NAMESPACE,
+            "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": name, "uid": node_uid}],
+        },
+        "spec": {"holderIdentity": name, "leaseDurationSeconds": duration_seconds, "renewTime": rfc3339_micro(now)},
     }
 
 

@@ -1,0 +1,103 @@
+"""A node fleet that dies or freezes: its nodes go Unknown, their pods' endpoints go not ready, and
+all of it comes back when the fleet does. Short leases and grace periods keep it to seconds.
+
+Killed, the fleet comes back as a new process that reads the pods afresh; frozen (SIGSTOP), the
+same process wakes up, finds its nodes marked Unknown and puts its pods' Ready back itself."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import Kubectl, Proc, free_port, ready_endpoints, slices_of, wait_for
+
+pytestmark = pytest.mark.e2e
+
+APP = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 4
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: nginx, ports: [{containerPort: 80}]}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec: {selector: {app: web}, ports: [{port: 80}]}
+"""
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    kubeconfig = tmp_path / "kubeconfig"
+    procs = [Proc("apiserver", "--port", str(free_port()), "--store", f"sqlite://{tmp_path / 'state.db'}",
+                  "--kubeconfig", str(kubeconfig)).start()]
+    fleet = Proc("nodes", "--kubeconfig", str(kubeconfig), "--count", "2", "--node-lease-duration-seconds", "1")
+    try:
+        procs.append(Proc("controller-manager", "--kubeconfig", str(kubeconfig), "--no-leader-elect",
+                          "--node-monitor-period", "0.5", "--node-monitor-grace-period", "3").start())
+        procs.append(fleet.start())
+        yield {"kubectl": Kubectl(kubeconfig), "fleet": fleet}
+    finally:
+        for p in reversed(procs):
+            p.stop()
+
+
+def _node_state(k: Kubectl) -> dict[str, tuple[str, list[tuple[str, str]]]]:
+    """Ready status and taints (key, effect) by node name."""
+    out = {}
+    for n in k.json("get", "nodes")["items"]:
+        ready = next(c["status"] for c in n["status"]["conditions"] if c["type"] == "Ready")
+        out[n["metadata"]["name"]] = (ready, sorted((t["key"], t["effect"]) for t in n["spec"].get("taints") or []))
+    return out
+
+
+def _pods_ready(k: Kubectl) -> list[str]:
+    return sorted(next(c["status"] for c in p["status"].get("conditions") or [] if c["type"] == "Ready")
+                  for p in k.json("get", "pods", "-l", "app=web")["items"])
+
+
+@pytest.mark.parametrize("fault", ["killed", "frozen"])
+def test_silent_fleet_takes_its_endpoints_out_and_back(cluster: dict[str, Any], fault: str) -> None:
+    k, fleet = cluster["kubectl"], cluster["fleet"]
+    k.run("apply", "-f", "-", input=APP)
+    wait_for(lambda: len(ready_endpoints(slices_of(k, "web"))) == 4, 60, what="4 ready endpoints")
+    leases = k.json("get", "leases", "-n", "kube-node-lease")["items"]
+    assert sorted((lease["metadata"]["name"], lease["spec"]["holderIdentity"], lease["spec"]["leaseDurationSeconds"],
+                   lease["metadata"]["ownerReferences"][0]["kind"]) for lease in leases) == [
+        ("node-0", "node-0", 1, "Node"), ("node-1", "node-1", 1, "Node")]
+
+    if fault == "killed":
+        fleet.stop(signal.SIGKILL)  # every kubelet gone at once
+    else:
+        fleet.send(signal.SIGSTOP)
+    unreachable = [("node.kubernetes.io/unreachable", "NoSchedule")]  # no NoExecute: every node is down
+    wait_for(lambda: _node_state(k) == {"node-0": ("Unknown", unreachable), "node-1": ("Unknown", unreachable)},
+             30, what="both nodes Unknown with the unreachable taint")
+    wait_for(lambda: _pods_ready(k) == ["False"] * 4, 30, what="the pods not ready")
+    slices = wait_for(lambda: (s := slices_of(k, "web")) and not ready_endpoints(s) and s, 30,
+                      what="no ready endpoints")
+    endpoints = [ep for s in slices for ep in s["endpoints"]]
+    assert [ep["conditions"] for ep in endpoints] == [{"ready": False, "serving": False, "terminating": False}] * 4
+    reasons = {(e["involvedObject"]["kind"], e["reason"], e["message"])
+               for e in k.json("get", "events", "-A")["items"] if e["source"].get("component") == "node-controller"}
+    assert {("Node", "NodeNotReady", "Node node-0 status is now: NodeNotReady"),
+            ("Pod", "NodeNotReady", "Node is not ready")} <= reasons
+
+    # the kubelets come back: Ready again, taints gone, endpoints ready
+    if fault == "killed":
+        fleet.start()
+    else:
+        fleet.send(signal.SIGCONT)
+    wait_for(lambda: _node_state(k) == {"node-0": ("True", []), "node-1": ("True", [])}, 30,
+             what="both nodes Ready without taints")
+    wait_for(lambda: len(ready_endpoints(slices_of(k, "web"))) == 4, 30, what="4 ready endpoints again")
+    assert _pods_ready(k) == ["True"] * 4
