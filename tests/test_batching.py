@@ -28,13 +28,15 @@ def _flag(argv: list[str], name: str) -> str:
     return argv[argv.index(name) + 1]
 
 
-@pytest.mark.parametrize("period,per_subset", [(0.0, 1000), (1.5, 10)], ids=["defaults", "set"])
-def test_up_passes_flags_to_the_controller_manager(period: float, per_subset: int) -> None:
+@pytest.mark.parametrize("period,per_subset,grace", [(0.0, 1000, 50.0), (1.5, 10, 3.0)], ids=["defaults", "set"])
+def test_up_passes_flags_to_the_controller_manager(period: float, per_subset: int, grace: float) -> None:
     opts = UpOptions(data_dir=Path("/tmp/x"), port=1, nodes=1, store_url="memory://",
-                     endpointslice_batch_period=period, mirroring_max_endpoints_per_subset=per_subset)
+                     endpointslice_batch_period=period, mirroring_max_endpoints_per_subset=per_subset,
+                     node_monitor_grace_period=grace)
     cm = role_commands(opts, Path("/tmp/x/kubeconfig"))["controller-manager"]
     assert float(_flag(cm, "--endpointslice-updates-batch-period")) == period
     assert int(_flag(cm, "--mirroring-max-endpoints-per-subset")) == per_subset
+    assert float(_flag(cm, "--node-monitor-grace-period")) == grace
 
 
 @pytest.mark.parametrize("args,message", [

@@ -110,6 +110,8 @@ BAD_INPUT = [
     ("up-agents-source", ["up", "--agents-source", "foo"],
      "Invalid value for '--agents-source': must be slices or endpoints, not 'foo'"),
     ("up-negative-delay", ["up", "--pod-ready-delay", "-1"], "Invalid value for '--pod-ready-delay'"),
+    ("up-node-grace-negative", ["up", "--node-monitor-grace-period", "-5"],
+     "Invalid value for '--node-monitor-grace-period': must be a positive number of seconds, got -5.0"),
     ("plan-negative-bytes", ["plan", "--bytes-per-endpoint", "-100"], "'--bytes-per-endpoint'"),
     ("plan-past-int32", ["plan", "--pods", "99999999999999999999"], "less than or equal to 2147483647"),
     ("plan-json-dir-missing", ["plan", "--json", "/nonexistent/x.json"], "directory /nonexistent does not exist"),

@@ -155,6 +155,17 @@ def _check_positive_seconds(value: float) -> float:
     return value
 
 
+NodeMonitorGracePeriod = Annotated[
+    float,
+    typer.Option(
+        "--node-monitor-grace-period",
+        callback=_check_positive_seconds,
+        help="Seconds a node may go without a heartbeat (Lease renewal or Ready condition) before it and its "
+             "pods are marked not ready.",
+    ),
+]
+
+
 def _check_per_subset(value: int) -> int:
     if value < 1:
         raise typer.BadParameter(f"must be at least 1, got {value}")
@@ -247,6 +258,7 @@ def up(
         float | None, typer.Option(min=0, help="Cap, in seconds, on pods' graceful termination.")
     ] = 2.0,
     dual_stack: Annotated[bool, typer.Option(help="Give pods IPv6 addresses too.")] = False,
+    node_monitor_grace_period: NodeMonitorGracePeriod = 50.0,
     verbose: Verbose = False,
     agents: Annotated[bool, typer.Option("--agents", help="Run a node agent for every fleet node.")] = False,
     agents_source: Annotated[
@@ -279,6 +291,7 @@ def up(
         pod_ready_delay=pod_ready_delay,
         max_grace_period=max_grace_period,
         dual_stack=dual_stack,
+        node_monitor_grace_period=node_monitor_grace_period,
         verbose=verbose,
         agents=agents,
         agents_source=agents_source,
@@ -355,11 +368,7 @@ def controller_manager(
     node_monitor_period: Annotated[
         float, typer.Option(callback=_check_positive_seconds, help="Seconds between two looks at every node's health.")
     ] = 5.0,
-    node_monitor_grace_period: Annotated[
-        float, typer.Option(callback=_check_positive_seconds,
-                            help="Seconds a node may go without a heartbeat (Lease renewal or Ready condition) "
-                                 "before it and its pods are marked not ready.")
-    ] = 50.0,
+    node_monitor_grace_period: NodeMonitorGracePeriod = 50.0,
     node_startup_grace_period: Annotated[
         float, typer.Option(callback=_check_positive_seconds,
                             help="The same for a node that never reported Ready.")

@@ -47,6 +47,7 @@ class UpOptions:
     pod_ready_delay: float = 0.5
     max_grace_period: float | None = 2.0
     dual_stack: bool = False
+    node_monitor_grace_period: float = 50.0
     verbose: bool = False
     agents: bool = False  # one node agent per fleet node, in one `sliceplane agents` child
     agents_source: str = "slices"
@@ -63,6 +64,7 @@ def role_commands(opts: UpOptions, kubeconfig: Path) -> dict[str, list[str]]:
         *(["--disable-endpoints-controller"] if opts.disable_endpoints_controller else []),
         "--endpointslice-updates-batch-period", str(opts.endpointslice_batch_period),
         "--mirroring-max-endpoints-per-subset", str(opts.mirroring_max_endpoints_per_subset),
+        "--node-monitor-grace-period", str(opts.node_monitor_grace_period),
         *verbose,
     ]
     nodes = [
