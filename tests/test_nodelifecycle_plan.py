@@ -11,6 +11,7 @@ from sliceplane.controllers.nodelifecycle import (
     NOT_READY_TAINT,
     UNREACHABLE_TAINT,
     Probe,
+    fully_disrupted,
     observe_probe,
     plan_node_health,
     pod_not_ready,
@@ -107,6 +108,17 @@ def test_plan_node_health(the_node: dict, silent_for: float, all_not_ready: bool
                 "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status.")
             assert c["lastHeartbeatTime"] == rfc3339(T0)  # the last one the kubelet wrote
             assert c["lastTransitionTime"] == rfc3339(T0 + silent_for)
+
+
+@pytest.mark.parametrize(("nodes", "want"), [
+    ([], False),
+    ([(node("True"), False), (node("True"), True)], False),
+    ([(node("True"), True), (node("True"), True)], True),  # the last ones fall silent in this pass
+    ([(node("Unknown"), False), (node("False"), False)], True),
+    ([(node("Unknown"), False), (node(None), False)], True),  # never reported
+], ids=["no-nodes", "one-still-ready", "all-falling-silent-now", "none-ready", "none-reported"])
+def test_fully_disrupted(nodes: list[tuple[dict, bool]], want: bool) -> None:
+    assert fully_disrupted(nodes) is want
 
 
 def test_pod_not_ready_flips_only_the_ready_condition() -> None:

@@ -155,14 +155,31 @@ def pod_not_ready(pod: Obj, now: float) -> Obj:
     return out
 
 
+def is_silent(probe: Probe, now: float, *, grace: float, startup_grace: float) -> bool:
+    """Has the node gone without a heartbeat for longer than its grace period?"""
+    return now > probe.at + (startup_grace if probe.ready is None else grace)
+
+
+def fully_disrupted(nodes: Iterable[tuple[Obj, bool]]) -> bool:
+    """Is no node Ready once this pass is done? (node, silent) pairs: a silent node turns Unknown.
+
+    Judged on the pass's outcome, so the pass in which the last nodes fall silent already holds
+    back the NoExecute taints instead of adding them for one period."""
+    seen = False
+    for node, silent in nodes:
+        seen = True
+        if not silent and node_is_ready(node):
+            return False
+    return seen
+
+
 def plan_node_health(node: Obj, probe: Probe, pods: Iterable[Obj], now: float, *, grace: float,
                      startup_grace: float, all_not_ready: bool) -> NodeHealthPlan:
     """What one monitor pass does to one node, given when it was last heard from."""
     ready = _condition(node, "Ready")
-    limit = startup_grace if probe.ready is None else grace
     status = None
     ready_status = (ready or {}).get("status", "Unknown")
-    if now > probe.at + limit:
+    if is_silent(probe, now, grace=grace, startup_grace=startup_grace):
         status = _unknown_status(node, now)
         ready_status = "Unknown"
     pods_not_ready = [] if ready_status == "True" else [
@@ -225,11 +242,16 @@ class NodeLifecycleController(QueueController):
         names = {name_of(n) for n in nodes}
         for gone in set(self.probes) - names:
             del self.probes[gone]
-        all_not_ready = bool(nodes) and not any(node_is_ready(n) for n in nodes)
         for node in nodes:
             name = name_of(node)
-            probe = observe_probe(self.probes.get(name), node, self.leases.get(f"{NODE_LEASE_NAMESPACE}/{name}"), now)
-            self.probes[name] = probe
+            lease = self.leases.get(f"{NODE_LEASE_NAMESPACE}/{name}")
+            self.probes[name] = observe_probe(self.probes.get(name), node, lease, now)
+        all_not_ready = fully_disrupted(
+            (n, is_silent(self.probes[name_of(n)], now, grace=self.grace_period,
+                          startup_grace=self.startup_grace_period)) for n in nodes)
+        for node in nodes:
+            name = name_of(node)
+            probe = self.probes[name]
             plan = plan_node_health(node, probe, self.pods.by_index("spec.nodeName", name), now,
                                     grace=self.grace_period, startup_grace=self.startup_grace_period,
                                     all_not_ready=all_not_ready)
