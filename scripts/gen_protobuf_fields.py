@@ -31,7 +31,8 @@ ROOTS = [
     "k8s.io.api.core.v1.ConfigMap", "k8s.io.api.core.v1.Secret", "k8s.io.api.core.v1.Event",
     "k8s.io.api.core.v1.Binding", "k8s.io.api.discovery.v1.EndpointSlice", "k8s.io.api.apps.v1.Deployment",
     "k8s.io.api.apps.v1.ReplicaSet", "k8s.io.api.coordination.v1.Lease", "k8s.io.api.autoscaling.v1.Scale",
-    "k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptions", "k8s.io.apimachinery.pkg.runtime.Unknown",
+    "k8s.io.api.policy.v1.Eviction", "k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptions",
+    "k8s.io.apimachinery.pkg.runtime.Unknown",
 ]
 
 _SCALARS = {

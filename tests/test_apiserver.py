@@ -130,6 +130,9 @@ async def test_discovery_documents(api: Client) -> None:
     assert "watch" in by_name["pods"]["verbs"] and by_name["pods"]["categories"] == ["all"]
     assert by_name["pods/status"]["verbs"] == ["get", "patch", "update"]
     assert by_name["pods/binding"]["kind"] == "Binding"
+    eviction = by_name["pods/eviction"]  # what kubectl drain looks for
+    assert (eviction["group"], eviction["version"], eviction["kind"], eviction["verbs"]) == (
+        "policy", "v1", "Eviction", ["create"])
     assert by_name["namespaces"]["namespaced"] is False
     apps = await api.ok("GET", "/apis/apps/v1")
     scale = {r["name"]: r for r in apps["resources"]}["deployments/scale"]
@@ -313,6 +316,68 @@ async def test_binding(api: Client) -> None:
     assert [c["type"] for c in p["status"]["conditions"]] == ["PodScheduled"]
     status, out = await api.req("POST", f"{PODS}/b/binding", binding)
     assert status == 409 and 'pod b is already assigned to node "node-1"' in out["message"]
+
+
+def eviction(name: str, **delete_options: Any) -> Json:
+    out: Json = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": "default"}}
+    if delete_options:
+        out["deleteOptions"] = delete_options
+    return out
+
+
+async def test_eviction_marks_and_deletes_the_pod(api: Client) -> None:
+    await api.ok("POST", PODS, pod("e", node="n1", terminationGracePeriodSeconds=30))
+    status, out = await api.req("POST", f"{PODS}/e/eviction", eviction("e"))
+    assert (status, out["kind"], out["status"], out["code"]) == (201, "Status", "Success", 201)
+    p = await api.ok("GET", f"{PODS}/e")
+    assert p["metadata"]["deletionGracePeriodSeconds"] == 30
+    target = next(c for c in p["status"]["conditions"] if c["type"] == "DisruptionTarget")
+    assert (target["status"], target["reason"], target["message"]) == (
+        "True", "EvictionByEvictionAPI", "Eviction API: evicting")
+    # The Eviction's deleteOptions apply: a zero grace period removes it now.
+    assert (await api.req("POST", f"{PODS}/e/eviction", eviction("e", gracePeriodSeconds=0)))[0] == 201
+    assert (await api.req("GET", f"{PODS}/e"))[0] == 404
+
+
+EVICTION_ERRORS = [
+    ("name-mismatch", "POST", "e", eviction("other"), 400, "BadRequest",
+     "name in URL does not match name in Eviction object"),
+    ("no-name", "POST", "e", {"apiVersion": "policy/v1", "kind": "Eviction"}, 400, "BadRequest",
+     "name in URL does not match name in Eviction object"),
+    ("namespace-mismatch", "POST", "e", {**eviction("e"), "metadata": {"name": "e", "namespace": "kube-system"}},
+     400, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request"),
+    ("missing-pod", "POST", "nope", eviction("nope"), 404, "NotFound", 'pods "nope" not found'),
+    ("uid-precondition", "POST", "e", eviction("e", preconditions={"uid": "not-its-uid"}), 409, "Conflict",
+     "Precondition failed: UID in precondition: not-its-uid"),
+    ("bad-propagation", "POST", "e", eviction("e", propagationPolicy="Sideways"), 422, "Invalid",
+     'Unsupported value: "Sideways"'),
+    ("get", "GET", "e", None, 405, "MethodNotAllowed", "the server does not allow this method"),
+    ("delete", "DELETE", "e", None, 405, "MethodNotAllowed", "the server does not allow this method"),
+]
+
+
+@pytest.mark.parametrize(("method", "name", "body", "code", "reason", "message"), [c[1:] for c in EVICTION_ERRORS],
+                         ids=[c[0] for c in EVICTION_ERRORS])
+async def test_eviction_errors(api: Client, method: str, name: str, body: Json | None, code: int, reason: str,
+                               message: str) -> None:
+    await api.ok("POST", PODS, pod("e", node="n1"))
+    status, out = await api.req(method, f"{PODS}/{name}/eviction", body)
+    assert (status, out["reason"]) == (code, reason), out
+    assert message in out["message"]
+    p = await api.ok("GET", f"{PODS}/e")  # still there, untouched
+    assert not p["metadata"].get("deletionTimestamp")
+    assert "DisruptionTarget" not in [c["type"] for c in p.get("status", {}).get("conditions", [])]
+
+
+async def test_eviction_dry_run(api: Client) -> None:
+    await api.ok("POST", PODS, pod("e", node="n1"))
+    for path, body in ((f"{PODS}/e/eviction?dryRun=All", eviction("e")),
+                       (f"{PODS}/e/eviction", eviction("e", dryRun=["All"]))):
+        status, _ = await api.req("POST", path, body)
+        assert status == 201
+    p = await api.ok("GET", f"{PODS}/e")
+    assert not p["metadata"].get("deletionTimestamp")
+    assert "DisruptionTarget" not in [c["type"] for c in p.get("status", {}).get("conditions", [])]
 
 
 # ---- deletion -----------------------------------------------------------------------------

@@ -72,6 +72,15 @@ CASES: list[tuple[str, bytes, dict[str, Any]]] = [
               + lfield(2, lfield(2, lfield(1, "c") + lfield(2, "nginx")) + vfield(4, -1 & ((1 << 64) - 1)))),
      {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "creationTimestamp": "2023-11-14T22:13:20Z"},
       "spec": {"containers": [{"name": "c", "image": "nginx"}], "terminationGracePeriodSeconds": -1}}),
+    # kubectl drain (typed client) sends DeleteOptions under the pod's group version, "v1".
+    ("delete-options-as-v1",
+     envelope("v1", "DeleteOptions", vfield(1, 0) + lfield(2, lfield(1, "u-1")) + lfield(4, "Background")),
+     {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0, "preconditions": {"uid": "u-1"},
+      "propagationPolicy": "Background"}),
+    ("eviction",
+     envelope("policy/v1", "Eviction", lfield(1, object_meta("web-1")) + lfield(2, vfield(1, 30))),
+     {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "web-1"},
+      "deleteOptions": {"gracePeriodSeconds": 30}}),
 ]
 
 

@@ -303,7 +303,36 @@ async def test_pods_for_other_schedulers_and_selectors(client: RESTClient) -> No
         assert not p["spec"].get("nodeName")
         c = next(c for c in p["status"]["conditions"] if c["type"] == "PodScheduled")
         assert c["reason"] == "Unschedulable"
+        assert c["message"] == ("0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector. "
+                                "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.")
         assert not (await client.get(PODS, "other", "default"))["spec"].get("nodeName")
+
+
+async def test_cordoned_and_tainted_nodes_as_the_api_shows_them(client: RESTClient) -> None:
+    """kubectl cordon and kubectl taint on the fleet's nodes steer where new pods go."""
+    async with Running(Fleet(client, 3, pod_ready_delay=0)) as fleet:
+        await client.patch(NODES, "node-0", {"spec": {"unschedulable": True}})
+        await client.patch(NODES, "node-1", {"spec": {"taints": [{"key": "dedicated", "value": "db",
+                                                                  "effect": "NoSchedule"}]}})
+
+        async def seen() -> bool:
+            n0, n1 = fleet.node_informer.get("node-0"), fleet.node_informer.get("node-1")
+            return bool(n0 and n0["spec"].get("unschedulable") and n1 and n1["spec"].get("taints"))
+
+        await eventually(seen)
+        for i in range(3):
+            await client.create(PODS, new_pod(f"plain-{i}"))
+        await client.create(PODS, new_pod("db", tolerations=[{"key": "dedicated", "operator": "Equal", "value": "db",
+                                                              "effect": "NoSchedule"}],
+                                          nodeSelector={"kubernetes.io/hostname": "node-1"}))
+
+        async def placed() -> dict[str, str] | None:
+            pods = (await client.list(PODS, "default"))["items"]
+            where = {p["metadata"]["name"]: p["spec"].get("nodeName") for p in pods}
+            return where if len(where) == 4 and all(where.values()) else None
+
+        assert await eventually(placed) == {"plain-0": "node-2", "plain-1": "node-2", "plain-2": "node-2",
+                                            "db": "node-1"}
 
 
 async def test_many_pods_get_distinct_addresses(client: RESTClient) -> None:

@@ -43,7 +43,7 @@ from sliceplane.fleet.objects import (
     pod_status,
     qos_class,
 )
-from sliceplane.fleet.scheduler import NodeFit, pick_node
+from sliceplane.fleet.scheduler import NodeFit, pick_node, tolerates, unschedulable_message
 
 T0 = 1_700_000_000.0
 
@@ -357,6 +357,48 @@ def test_pick_node(obj: dict, counts: dict, expected: str | None) -> None:
 def test_pick_node_skips_cordoned() -> None:
     nodes = [NodeFit("n0", unschedulable=True), NodeFit("n1")]
     assert pick_node(pod(), nodes, {}) == "n1"
+
+
+DEDICATED = {"key": "dedicated", "value": "db", "effect": "NoSchedule"}
+
+
+@pytest.mark.parametrize(("toleration", "taint", "want"), [
+    ({"key": "dedicated", "operator": "Equal", "value": "db", "effect": "NoSchedule"}, DEDICATED, True),
+    ({"key": "dedicated", "value": "db"}, DEDICATED, True),  # Equal by default, any effect
+    ({"key": "dedicated", "value": "web"}, DEDICATED, False),
+    ({"key": "dedicated", "operator": "Exists"}, DEDICATED, True),
+    ({"operator": "Exists"}, DEDICATED, True),  # empty key with Exists: every taint
+    ({"operator": "Exists", "effect": "NoExecute"}, DEDICATED, False),
+    ({"key": "other", "operator": "Exists"}, DEDICATED, False),
+    ({"key": "", "value": ""}, DEDICATED, False),  # empty key with Equal matches only an empty key
+], ids=["equal", "equal-default", "other-value", "exists", "exists-all", "other-effect", "other-key", "empty-equal"])
+def test_tolerates(toleration: dict, taint: dict, want: bool) -> None:
+    assert tolerates(toleration, taint) is want
+
+
+def _tolerating(*tolerations: dict) -> dict:
+    return {"spec": {"tolerations": list(tolerations)}}
+
+
+@pytest.mark.parametrize(("obj", "expected"), [
+    (pod(), "n2"),
+    (_tolerating({"key": "dedicated", "operator": "Exists"}), "n0"),
+    (_tolerating({"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"}), "n1"),
+], ids=["untolerated", "tolerates-taint", "tolerates-cordon"])
+def test_pick_node_respects_taints(obj: dict, expected: str) -> None:
+    nodes = [NodeFit("n0", taints=(DEDICATED, {"key": "soft", "effect": "PreferNoSchedule"})),
+             NodeFit("n1", unschedulable=True), NodeFit("n2")]
+    assert pick_node(obj, nodes, {"n0": 0, "n1": 0, "n2": 5}) == expected
+
+
+def test_unschedulable_message_counts_reasons_in_order() -> None:
+    nodes = [NodeFit("n0", taints=(DEDICATED,)), NodeFit("n1", unschedulable=True, taints=(DEDICATED,)),
+             NodeFit("n2", {"zone": "a"}, max_pods=1), NodeFit("n3", {"zone": "b"})]
+    obj = {"spec": {"nodeSelector": {"zone": "a"}}}
+    assert unschedulable_message(obj, nodes, {"n2": 1}) == (
+        "0/4 nodes are available: 1 Too many pods, 1 node(s) didn't match Pod's node affinity/selector, "
+        "1 node(s) had untolerated taint {dedicated: db}, 1 node(s) were unschedulable. "
+        "preemption: 0/4 nodes are available: 4 Preemption is not helpful for scheduling.")
 
 
 # --- objects ---------------------------------------------------------------------------------

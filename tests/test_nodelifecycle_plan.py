@@ -7,9 +7,8 @@ from typing import Any
 import pytest
 
 from sliceplane.api.meta import rfc3339, rfc3339_micro
+from sliceplane.api.taints import NOT_READY_TAINT, UNREACHABLE_TAINT, UNSCHEDULABLE_TAINT
 from sliceplane.controllers.nodelifecycle import (
-    NOT_READY_TAINT,
-    UNREACHABLE_TAINT,
     Probe,
     fully_disrupted,
     observe_probe,
@@ -21,7 +20,8 @@ T0 = 1_700_000_000.0
 GRACE, STARTUP = 50.0, 60.0
 
 
-def node(ready: str | None = "True", heartbeat: float = T0, taints: list[dict[str, Any]] | None = None) -> dict:
+def node(ready: str | None = "True", heartbeat: float = T0, taints: list[dict[str, Any]] | None = None,
+         cordoned: bool = False) -> dict:
     pressure = "Unknown" if ready == "Unknown" else "False"
     conds = [] if ready is None else [
         {"type": ctype, "status": status, "lastHeartbeatTime": rfc3339(heartbeat),
@@ -29,8 +29,11 @@ def node(ready: str | None = "True", heartbeat: float = T0, taints: list[dict[st
         for ctype, status in (("MemoryPressure", pressure), ("DiskPressure", pressure), ("PIDPressure", pressure),
                               ("Ready", ready))
     ]
+    spec: dict[str, Any] = {"taints": taints} if taints else {}
+    if cordoned:
+        spec["unschedulable"] = True
     return {"metadata": {"name": "n1", "uid": "u1", "creationTimestamp": rfc3339(T0 - 200)},
-            "spec": {"taints": taints} if taints else {}, "status": {"conditions": conds}}
+            "spec": spec, "status": {"conditions": conds}}
 
 
 def lease(renew: float) -> dict:
@@ -93,7 +96,14 @@ def _taints(plan_taints: list[dict] | None) -> list[tuple[str, str]] | None:
     # Back to Ready: the health taints go, other taints stay.
     (node(taints=[{"key": UNREACHABLE_TAINT, "effect": "NoSchedule"}, {"key": "dedicated", "effect": "NoSchedule"}]),
      1, False, (None, [("dedicated", "NoSchedule")], [], False)),
-], ids=["within-grace", "silent", "all-silent", "still-silent", "kubelet-not-ready", "recovered"])
+    # Cordoned (kubectl cordon): the unschedulable taint, and it goes with the cordon.
+    (node(cordoned=True), 1, False, (None, [(UNSCHEDULABLE_TAINT, "NoSchedule")], [], False)),
+    (node(taints=[{"key": UNSCHEDULABLE_TAINT, "effect": "NoSchedule"}]), 1, False, (None, [], [], False)),
+    # Cordoned and silent: both kinds of taint, the health ones first.
+    (node(cordoned=True), GRACE + 1, True, ("Unknown", [(UNREACHABLE_TAINT, "NoSchedule"),
+                                                        (UNSCHEDULABLE_TAINT, "NoSchedule")], ["a", "b"], True)),
+], ids=["within-grace", "silent", "all-silent", "still-silent", "kubelet-not-ready", "recovered", "cordoned",
+        "uncordoned", "cordoned-and-silent"])
 def test_plan_node_health(the_node: dict, silent_for: float, all_not_ready: bool, want: tuple) -> None:
     pods = [pod("a"), pod("b"), pod("c", ready=False), pod("d", deleting=True)]
     probe = Probe({"type": "Ready"}, "", T0)

@@ -215,3 +215,23 @@ def all_pods_ready(k: Kubectl, namespace: str = "default") -> bool:
         if p.get("status", {}).get("phase") != "Running" or conds.get("Ready") != "True":
             return False
     return True
+
+
+def web_app(replicas: int) -> str:
+    """A Deployment `web` of `replicas` pods and its Service `web` (port 80), as one YAML stream."""
+    return f"""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec: {{containers: [{{name: web, image: nginx, ports: [{{containerPort: 80}}]}}]}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web}}
+spec: {{selector: {{app: web}}, ports: [{{port: 80}}]}}
+"""

@@ -13,26 +13,9 @@ from typing import Any
 
 import pytest
 
-from harness import Kubectl, Proc, free_port, ready_endpoints, slices_of, wait_for
+from harness import Kubectl, Proc, free_port, ready_endpoints, slices_of, wait_for, web_app
 
 pytestmark = pytest.mark.e2e
-
-APP = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 4
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec: {containers: [{name: web, image: nginx, ports: [{containerPort: 80}]}]}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web}
-spec: {selector: {app: web}, ports: [{port: 80}]}
-"""
 
 
 @pytest.fixture
@@ -68,7 +51,7 @@ def _pods_ready(k: Kubectl) -> list[str]:
 @pytest.mark.parametrize("fault", ["killed", "frozen"])
 def test_silent_fleet_takes_its_endpoints_out_and_back(cluster: dict[str, Any], fault: str) -> None:
     k, fleet = cluster["kubectl"], cluster["fleet"]
-    k.run("apply", "-f", "-", input=APP)
+    k.run("apply", "-f", "-", input=web_app(4))
     wait_for(lambda: len(ready_endpoints(slices_of(k, "web"))) == 4, 60, what="4 ready endpoints")
     leases = k.json("get", "leases", "-n", "kube-node-lease")["items"]
     assert sorted((lease["metadata"]["name"], lease["spec"]["holderIdentity"], lease["spec"]["leaseDurationSeconds"],

@@ -17,6 +17,7 @@ from typing import Any
 
 from sliceplane.api.registry import ResourceInfo
 from sliceplane.api.schema import json_copy
+from sliceplane.api.taints import NOT_READY_TAINT, UNREACHABLE_TAINT
 
 Obj = dict[str, Any]
 
@@ -218,10 +219,6 @@ def _default_template(owner_spec: Obj) -> None:
         spec = template.get("spec")
         if isinstance(spec, dict):
             _default_pod_spec(spec)
-
-
-NOT_READY_TAINT = "node.kubernetes.io/not-ready"
-UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
 
 
 def _tolerates_no_execute(tolerations: list[Any], key: str) -> bool:

@@ -67,7 +67,7 @@ def _r(group: str, version: str, kind: str, plural: str, namespaced: bool, **kw:
 NAMESPACES = _r("", "v1", "Namespace", "namespaces", False, short_names=("ns",), subresources=("status", "finalize"),
                 verbs=("create", "delete", "get", "list", "patch", "update", "watch"))
 NODES = _r("", "v1", "Node", "nodes", False, short_names=("no",), subresources=("status",))
-PODS = _r("", "v1", "Pod", "pods", True, short_names=("po",), subresources=("status", "binding"),
+PODS = _r("", "v1", "Pod", "pods", True, short_names=("po",), subresources=("status", "binding", "eviction"),
           categories=("all",))
 SERVICES = _r("", "v1", "Service", "services", True, short_names=("svc",), subresources=("status",),
               categories=("all",), verbs=("create", "delete", "deletecollection", "get", "list", "patch",

@@ -24,6 +24,7 @@ _SUBRESOURCE_KINDS: dict[str, tuple[str | None, str, str, tuple[str, ...]]] = {
     "status": (None, "", "", ("get", "patch", "update")),
     "scale": ("Scale", "autoscaling", "v1", ("get", "patch", "update")),
     "binding": ("Binding", "", "", ("create",)),
+    "eviction": ("Eviction", "policy", "v1", ("create",)),  # how kubectl drain finds the eviction API
     "finalize": (None, "", "", ("update",)),
 }
 

@@ -152,6 +152,9 @@ class MetadataEncoding:
 
 METADATA_ENCODING = MetadataEncoding()
 
+# Subresources that only take POST (405 for every other verb).
+CREATE_ONLY_SUBRESOURCES = ("binding", "finalize", "eviction")
+
 
 class ResourceHandlers:
     def __init__(self, store: Store, config: ServerConfig, cache: WatchCache, metrics: APIMetrics,
@@ -183,7 +186,7 @@ class ResourceHandlers:
             if rp.subresource == "scale":
                 obj, _ = await self.read(info, rp.namespace, rp.name)
                 return self.respond(self._scale_of(info, obj), accept)
-            if rp.subresource in ("binding", "finalize"):
+            if rp.subresource in CREATE_ONLY_SUBRESOURCES:
                 raise _not_allowed()
             obj, _ = await self.read(info, rp.namespace, rp.name)
             return self.respond_object(info, obj, accept, q)
@@ -191,6 +194,8 @@ class ResourceHandlers:
         if method == "POST":
             if rp.subresource == "binding" and rp.name:
                 return await self.bind(request, rp, ctx)
+            if rp.subresource == "eviction" and rp.name:
+                return await self.evict(request, rp, ctx)
             if rp.name is not None:
                 raise _not_allowed()
             _require_verb(info, "create")
@@ -205,7 +210,7 @@ class ResourceHandlers:
                 return await self.delete_collection(request, rp, accept, ctx)
             raise _not_allowed()
         if method == "PUT":
-            if rp.subresource == "binding":
+            if rp.subresource in ("binding", "eviction"):
                 raise _not_allowed()
             body = await self.read_body(request)
             kind = "Scale" if rp.subresource == "scale" else info.kind
@@ -218,7 +223,7 @@ class ResourceHandlers:
                                                 allow_create=rp.subresource is None and info.plural in CREATE_ON_UPDATE)
             return self.respond(result, accept, status=201 if created else 200, warnings=ctx.warnings)
         if method == "PATCH":
-            if rp.subresource in ("binding", "finalize"):
+            if rp.subresource in CREATE_ONLY_SUBRESOURCES:
                 raise _not_allowed()
             return await self.patch(request, rp, accept, ctx)
         if method == "DELETE":
@@ -626,6 +631,35 @@ class ResourceHandlers:
                           check_fields=False)
         return self.respond(objects.success_status(201), Accept(), status=201)
 
+    # ---- eviction ----------------------------------------------------------------------
+    async def evict(self, request: web.Request, rp: ResourcePath, ctx: RequestContext) -> web.Response:
+        """POST pods/NAME/eviction (policy/v1 Eviction), what kubectl drain uses: the pod is
+        marked DisruptionTarget and deleted with the Eviction's deleteOptions. No
+        PodDisruptionBudgets are served, so no budget ever refuses (429) an eviction."""
+        assert rp.name is not None
+        body = negotiation.decode_object(await self.read_body(request), request.headers.get("Content-Type"))
+        if body.get("kind") not in (None, "", "Eviction"):
+            raise bad_request(f"the kind in the data ({body['kind']}) does not match the expected kind (Eviction)")
+        md = body.get("metadata")
+        md = md if isinstance(md, dict) else {}
+        if md.get("name") != rp.name:
+            raise bad_request("name in URL does not match name in Eviction object")
+        if md.get("namespace") and md["namespace"] != rp.namespace:
+            raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
+        delete_options = body.get("deleteOptions")
+        if delete_options is not None and not isinstance(delete_options, dict):
+            raise bad_request("deleteOptions: expected an object")
+        opts = self._checked_delete_options(dict(delete_options or {}), ctx)
+        pod, kv = await self.read(registry.PODS, rp.namespace, rp.name)
+        objects.check_preconditions(registry.PODS, pod, opts.get("preconditions"), str(kv.mod_revision))
+        if not ctx.dry_run and not (pod.get("metadata") or {}).get("deletionTimestamp"):
+            now = time.time()
+            await self.update(registry.PODS, rp.namespace, rp.name,
+                              lambda old: objects.with_disruption_target(old, now), ctx, subresource="status",
+                              check_fields=False)
+        await self.delete_one(registry.PODS, rp.namespace, rp.name, opts, ctx)
+        return self.respond(objects.success_status(201), Accept(), status=201)
+
     # ---- delete ------------------------------------------------------------------------
     async def _delete_options(self, request: web.Request, ctx: RequestContext) -> dict[str, Any]:
         q = request.query
@@ -640,6 +674,11 @@ class ResourceHandlers:
             opts["propagationPolicy"] = q["propagationPolicy"]
         if "orphanDependents" in q:
             opts["orphanDependents"] = _truthy(q["orphanDependents"])
+        return self._checked_delete_options(opts, ctx)
+
+    def _checked_delete_options(self, opts: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        """DeleteOptions checked and normalised (propagationPolicy from orphanDependents; dryRun
+        sets the request's dry run)."""
         body_dry_run = opts.get("dryRun")
         if body_dry_run:
             # kubectl delete --dry-run=server sends dryRun in the DeleteOptions body, not the query.

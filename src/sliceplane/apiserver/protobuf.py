@@ -27,6 +27,9 @@ from sliceplane.api.meta import rfc3339, rfc3339_micro
 MAGIC = b"k8s\x00"
 _META = "k8s.io.apimachinery.pkg.apis.meta.v1."
 _UNKNOWN = "k8s.io.apimachinery.pkg.runtime.Unknown"
+# meta/v1 kinds that Kubernetes registers in every group version (AddToGroupVersion).
+META_KINDS_IN_EVERY_GROUP = frozenset({"DeleteOptions", "CreateOptions", "UpdateOptions", "PatchOptions",
+                                       "GetOptions", "ListOptions", "Status", "WatchEvent"})
 
 
 @cache
@@ -257,6 +260,8 @@ def decode(body: bytes) -> dict[str, Any]:
             elif num == 2:
                 raw = bytes(val)
         message = f"{_package(api_version)}.{kind}"
+        if message not in _messages() and kind in META_KINDS_IN_EVERY_GROUP:
+            message = _META + kind  # typed clients send DeleteOptions as "v1", "apps/v1", ...
         if message not in _messages():
             raise StatusError(415, "UnsupportedMediaType",
                               f"protobuf bodies of {kind} ({api_version}) are not supported; send JSON")

@@ -11,6 +11,7 @@ skewed kubelet clock does not matter). A node silent for longer than the grace p
   Ready=False), NoSchedule and NoExecute. When every node is not Ready, no NoExecute taint is
   kept (Kubernetes' "master disruption mode": the fault is more likely the control plane's).
 The kubelet (our fleet) writes Ready=True again when it comes back, and the taints go.
+A cordoned node (spec.unschedulable) carries `node.kubernetes.io/unschedulable:NoSchedule`.
 
 Not modelled: the eviction rate limits per zone and the taint eviction controller that deletes
 pods once their NoExecute toleration (300 s by default) runs out.
@@ -30,6 +31,7 @@ from typing import Any
 
 from sliceplane.api.meta import metadata, name_of, parse_time, rfc3339, uid_of
 from sliceplane.api.registry import LEASES, NODE_LEASE_NAMESPACE, NODES, PODS
+from sliceplane.api.taints import NOT_READY_TAINT, UNREACHABLE_TAINT, UNSCHEDULABLE_TAINT
 from sliceplane.client.informer import SharedInformerFactory
 from sliceplane.controllers.base import QueueController, cancel_tasks
 from sliceplane.controllers.podutil import is_pod_ready
@@ -41,9 +43,7 @@ Obj = dict[str, Any]
 
 
 CONDITION_TYPES = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
-UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
-NOT_READY_TAINT = "node.kubernetes.io/not-ready"
-HEALTH_TAINTS = (UNREACHABLE_TAINT, NOT_READY_TAINT)
+MANAGED_TAINTS = (UNREACHABLE_TAINT, NOT_READY_TAINT, UNSCHEDULABLE_TAINT)
 REASON_NOT_READY = "NodeNotReady"
 
 
@@ -125,21 +125,23 @@ def _unknown_status(node: Obj, now: float) -> Obj | None:
 
 
 def _wanted_taints(node: Obj, ready_status: str, no_execute: bool, now: float) -> list[Obj] | None:
-    """spec.taints with the health taints the Ready status calls for; None when unchanged."""
-    current = [t for t in (node.get("spec") or {}).get("taints") or [] if isinstance(t, dict)]
+    """spec.taints with the taints the Ready status and the cordon call for; None when unchanged."""
+    spec = node.get("spec") or {}
+    current = [t for t in spec.get("taints") or [] if isinstance(t, dict)]
     key = {"Unknown": UNREACHABLE_TAINT, "False": NOT_READY_TAINT}.get(ready_status)
-    wanted_effects = {"NoSchedule", "NoExecute"} if no_execute else {"NoSchedule"}
-    keep = [t for t in current if t.get("key") not in HEALTH_TAINTS
-            or (t.get("key") == key and t.get("effect") in wanted_effects)]
+    wanted = {(key, "NoSchedule")} if key else set()
+    if key and no_execute:
+        wanted.add((key, "NoExecute"))
+    if spec.get("unschedulable"):
+        wanted.add((UNSCHEDULABLE_TAINT, "NoSchedule"))
+    keep = [t for t in current if t.get("key") not in MANAGED_TAINTS or (t.get("key"), t.get("effect")) in wanted]
     have = {(t.get("key"), t.get("effect")) for t in keep}
     added = []
-    if key is not None:
-        for effect in ("NoSchedule", "NoExecute"):
-            if effect in wanted_effects and (key, effect) not in have:
-                taint: Obj = {"key": key, "effect": effect}
-                if effect == "NoExecute":
-                    taint["timeAdded"] = rfc3339(now)
-                added.append(taint)
+    for k, effect in sorted(wanted - have, key=lambda ke: (ke[0] != key, ke[1] != "NoSchedule", ke)):
+        taint: Obj = {"key": k, "effect": effect}
+        if effect == "NoExecute":
+            taint["timeAdded"] = rfc3339(now)
+        added.append(taint)
     if not added and len(keep) == len(current):
         return None
     return keep + added

@@ -61,7 +61,7 @@ from sliceplane.fleet.objects import (
     node_status,
     pod_status,
 )
-from sliceplane.fleet.scheduler import NodeFit, pick_node
+from sliceplane.fleet.scheduler import NodeFit, pick_node, unschedulable_message
 
 log = logging.getLogger(__name__)
 
@@ -94,16 +94,22 @@ class HollowNode:
     uid: str = ""  # the Node object's, for its Lease's owner reference
     resync_rounds: int = 0  # lease rounds left in which its not-ready pods are made Ready again
 
-    @property
-    def fit(self) -> NodeFit:
-        labels = {
-            "kubernetes.io/hostname": self.shape.name,
-            "kubernetes.io/os": "linux",
-            "kubernetes.io/arch": "amd64",
-            "topology.kubernetes.io/zone": self.shape.zone,
-            "topology.kubernetes.io/region": self.shape.region,
-        }
-        return NodeFit(self.shape.name, labels, self.shape.max_pods)
+    def fit(self, live: Obj | None) -> NodeFit:
+        """The scheduler's view of this node: the Node object as the API shows it when known
+        (labels, cordon and taints set with kubectl count), else the node as we registered it."""
+        if live is None:
+            labels = {
+                "kubernetes.io/hostname": self.shape.name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "topology.kubernetes.io/zone": self.shape.zone,
+                "topology.kubernetes.io/region": self.shape.region,
+            }
+            return NodeFit(self.shape.name, labels, self.shape.max_pods)
+        spec = live.get("spec") or {}
+        return NodeFit(self.shape.name, dict((live.get("metadata") or {}).get("labels") or {}), self.shape.max_pods,
+                       bool(spec.get("unschedulable")),
+                       tuple(t for t in spec.get("taints") or [] if isinstance(t, dict)))
 
 
 class Fleet:
@@ -623,11 +629,11 @@ class Fleet:
         raise AssertionError(f"unhandled action {action}")
 
     async def _bind(self, key: str, tr: TrackedPod, pod: Obj) -> object:
-        fits = [self.nodes[n].fit for n in self._node_order if n in self.nodes]
+        fits = [self.nodes[n].fit(self.node_informer.get(n)) for n in self._node_order if n in self.nodes]
         node = pick_node(pod, fits, self._pods_per_node)
         if node is None:
             if not tr.unschedulable_reported:
-                await self._report_unschedulable(key, pod, len(fits))
+                await self._report_unschedulable(key, pod, unschedulable_message(pod, fits, self._pods_per_node))
                 tr.unschedulable_reported = True
             self.queue.add_after(key, UNSCHEDULABLE_RETRY)
             return _RETRY_LATER
@@ -650,12 +656,10 @@ class Fleet:
         tr.node = node
         return None
 
-    async def _report_unschedulable(self, key: str, pod: Obj, n_nodes: int) -> None:
+    async def _report_unschedulable(self, key: str, pod: Obj, message: str) -> None:
         ns, name = split_key(key)
         cond = {"type": "PodScheduled", "status": "False", "lastProbeTime": None,
-                "lastTransitionTime": _now_text(), "reason": "Unschedulable",
-                "message": f"0/{n_nodes} nodes are available: {n_nodes} node(s) didn't match Pod's node "
-                           f"affinity/selector or were full. preemption: not eligible."}
+                "lastTransitionTime": _now_text(), "reason": "Unschedulable", "message": message}
         try:
             await self._write_status(PODS, ns, name, {**(pod.get("status") or {}), "phase": "Pending",
                                                       "conditions": [cond]}, pod)

@@ -1,15 +1,21 @@
 """Choosing a node for an unscheduled pod (pure).
 
-A deliberately small scheduler: a node fits when it matches the pod's `spec.nodeSelector`, is
-not cordoned and has room under its pod capacity; among fitting nodes the one with the fewest
-pods wins, ties broken by the fleet's node order (which spreads pods round-robin over zones).
+A deliberately small scheduler with the default scheduler's first filters, in its order: a node
+fits when it is not cordoned (NodeUnschedulable), every NoSchedule/NoExecute taint on it is
+tolerated (TaintToleration), it matches the pod's `spec.nodeSelector` (NodeAffinity) and it has
+room under its pod capacity (NodeResourcesFit). Among fitting nodes the one with the fewest pods
+wins, ties broken by the fleet's node order (which spreads pods round-robin over zones). Node
+affinity terms, pod (anti-)affinity, resource requests and spreading constraints are not judged.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from sliceplane.api.taints import UNSCHEDULABLE_TAINT
 
 Obj = dict[str, Any]
 
@@ -22,13 +28,54 @@ class NodeFit:
     labels: Mapping[str, str] = field(default_factory=dict)
     max_pods: int = 110
     unschedulable: bool = False
+    taints: tuple[Obj, ...] = ()
+
+
+def tolerates(toleration: Obj, taint: Obj) -> bool:
+    """Kubernetes' ToleratesTaint: an empty effect or (with Exists) an empty key matches any."""
+    effect = toleration.get("effect") or ""
+    if effect and effect != taint.get("effect"):
+        return False
+    key = toleration.get("key") or ""
+    operator = toleration.get("operator") or "Equal"
+    if operator == "Exists":
+        return not key or key == taint.get("key")
+    return key == taint.get("key") and (toleration.get("value") or "") == (taint.get("value") or "")
+
+
+def _tolerations(pod: Obj) -> list[Obj]:
+    return [t for t in (pod.get("spec") or {}).get("tolerations") or [] if isinstance(t, dict)]
+
+
+def untolerated_taint(pod: Obj, node: NodeFit) -> Obj | None:
+    """The first NoSchedule or NoExecute taint of the node that the pod does not tolerate."""
+    tolerations = _tolerations(pod)
+    for taint in node.taints:
+        if taint.get("effect") not in ("NoSchedule", "NoExecute"):
+            continue
+        if not any(tolerates(t, taint) for t in tolerations):
+            return taint
+    return None
+
+
+def misfit(pod: Obj, node: NodeFit, pod_count: int) -> str | None:
+    """Why the pod cannot go to the node, in the default scheduler's words; None when it fits."""
+    if node.unschedulable and not any(
+            tolerates(t, {"key": UNSCHEDULABLE_TAINT, "effect": "NoSchedule"}) for t in _tolerations(pod)):
+        return "node(s) were unschedulable"
+    taint = untolerated_taint(pod, node)
+    if taint is not None:
+        return f"node(s) had untolerated taint {{{taint.get('key', '')}: {taint.get('value', '')}}}"
+    selector = (pod.get("spec") or {}).get("nodeSelector") or {}
+    if not all(node.labels.get(k) == v for k, v in selector.items()):
+        return "node(s) didn't match Pod's node affinity/selector"
+    if pod_count >= node.max_pods:
+        return "Too many pods"
+    return None
 
 
 def fits(pod: Obj, node: NodeFit, pod_count: int) -> bool:
-    if node.unschedulable or pod_count >= node.max_pods:
-        return False
-    selector = (pod.get("spec") or {}).get("nodeSelector") or {}
-    return all(node.labels.get(k) == v for k, v in selector.items())
+    return misfit(pod, node, pod_count) is None
 
 
 def pick_node(pod: Obj, nodes: Sequence[NodeFit], pod_counts: Mapping[str, int]) -> str | None:
@@ -42,3 +89,14 @@ def pick_node(pod: Obj, nodes: Sequence[NodeFit], pod_counts: Mapping[str, int])
         if best is None or count < best_count:
             best, best_count = node.name, count
     return best
+
+
+def unschedulable_message(pod: Obj, nodes: Sequence[NodeFit], pod_counts: Mapping[str, int]) -> str:
+    """The PodScheduled=False message: how many nodes failed for which reason, reasons sorted."""
+    reasons = Counter(misfit(pod, n, pod_counts.get(n.name, 0)) for n in nodes)
+    reasons.pop(None, None)
+    parts = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
+    total = len(nodes)
+    detail = f": {parts}" if parts else ""
+    return f"0/{total} nodes are available{detail}. preemption: 0/{total} nodes are available: " \
+           f"{total} Preemption is not helpful for scheduling."

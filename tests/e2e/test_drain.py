@@ -1,0 +1,67 @@
+"""kubectl cordon, taint, drain and uncordon on the fleet's nodes, as an operator would do them
+before node maintenance: the cordon taints the node, new pods avoid it, drain evicts what runs
+there through the eviction API, and the Service's endpoints move to the other nodes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness import Kubectl, Proc, free_port, ready_endpoints, slices_of, wait_for, web_app
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def kubectl(tmp_path: Path) -> Iterator[Kubectl]:
+    kubeconfig = tmp_path / "kubeconfig"
+    procs = [Proc("apiserver", "--port", str(free_port()), "--store", "memory://",
+                  "--kubeconfig", str(kubeconfig)).start()]
+    try:
+        procs.append(Proc("controller-manager", "--kubeconfig", str(kubeconfig), "--no-leader-elect",
+                          "--node-monitor-period", "0.5").start())
+        procs.append(Proc("nodes", "--kubeconfig", str(kubeconfig), "--count", "3", "--pod-ready-delay", "0",
+                          "--max-grace-period", "1").start())
+        yield Kubectl(kubeconfig)
+    finally:
+        for p in reversed(procs):
+            p.stop()
+
+
+def _taints(k: Kubectl, node: str) -> list[tuple[str, str]]:
+    return sorted((t["key"], t["effect"]) for t in k.json("get", "node", node)["spec"].get("taints") or [])
+
+
+def _nodes_of_ready_endpoints(k: Kubectl) -> list[str]:
+    return sorted(ep["nodeName"] for ep in ready_endpoints(slices_of(k, "web")))
+
+
+def test_drain_moves_the_endpoints_off_the_node(kubectl: Kubectl) -> None:
+    k = kubectl
+    k.run("apply", "-f", "-", input=web_app(6))
+    wait_for(lambda: _nodes_of_ready_endpoints(k) == ["node-0"] * 2 + ["node-1"] * 2 + ["node-2"] * 2, 60,
+             what="6 ready endpoints, 2 per node")
+
+    r = k.run("drain", "node-0", "--ignore-daemonsets", "--timeout=60s", timeout=90)
+    out = r.stdout + r.stderr
+    assert "node/node-0 cordoned" in out and "node/node-0 drained" in out
+    assert out.count("evicting pod default/web-") == 2 and out.count("evicted") == 2, out
+    wait_for(lambda: _taints(k, "node-0") == [("node.kubernetes.io/unschedulable", "NoSchedule")], 30,
+             what="the unschedulable taint")
+    pods = k.json("get", "pods", "-l", "app=web")["items"]
+    assert "node-0" not in {p["spec"]["nodeName"] for p in pods}
+    wait_for(lambda: len(_nodes_of_ready_endpoints(k)) == 6 and "node-0" not in _nodes_of_ready_endpoints(k),
+             60, what="6 ready endpoints, none on node-0")
+
+    # A NoSchedule taint on another node: the next pods go to the one left.
+    k.run("taint", "nodes", "node-1", "dedicated=db:NoSchedule")
+    k.run("scale", "deployment", "web", "--replicas=8")
+    wait_for(lambda: _nodes_of_ready_endpoints(k).count("node-2") == 5, 60, what="the new pods on node-2")
+
+    k.run("uncordon", "node-0")
+    wait_for(lambda: _taints(k, "node-0") == [], 30, what="the unschedulable taint gone")
+    k.run("taint", "nodes", "node-1", "dedicated=db:NoSchedule-")
+    k.run("scale", "deployment", "web", "--replicas=10")
+    wait_for(lambda: _nodes_of_ready_endpoints(k).count("node-0") == 2, 60, what="node-0 takes the new pods")
