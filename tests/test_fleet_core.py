@@ -7,6 +7,7 @@ import ipaddress
 import pytest
 
 from sliceplane.api.meta import parse_time, rfc3339
+from sliceplane.api.taints import tolerates
 from sliceplane.fleet.ipam import (
     CIDRExhaustedError,
     ClusterCIDRs,
@@ -43,7 +44,7 @@ from sliceplane.fleet.objects import (
     pod_status,
     qos_class,
 )
-from sliceplane.fleet.scheduler import NodeFit, pick_node, tolerates, unschedulable_message
+from sliceplane.fleet.scheduler import NodeFit, pick_node, unschedulable_message
 
 T0 = 1_700_000_000.0
 

@@ -148,9 +148,9 @@ async def test_manager_informers(client: RESTClient, shared: bool) -> None:
 
 CONTROLLERS_FLAG_CASES = [
     ("star", "*", {"endpointslice", "endpointslicemirroring", "endpoint", "deployment", "replicaset",
-                   "garbagecollector", "namespace", "nodelifecycle"}),
+                   "garbagecollector", "namespace", "nodelifecycle", "taint-eviction-controller"}),
     ("one", "endpointslice", {"endpointslice"}),
-    ("star-minus", "*,-endpoint,-namespace,-node-lifecycle-controller",
+    ("star-minus", "*,-endpoint,-namespace,-node-lifecycle-controller,-taint-eviction-controller",
      {"endpointslice", "endpointslicemirroring", "deployment", "replicaset", "garbagecollector"}),
     ("long-names", "endpointslice-controller,garbage-collector-controller", {"endpointslice", "garbagecollector"}),
     ("minus-alone", "-endpoint", set()),
@@ -158,7 +158,7 @@ CONTROLLERS_FLAG_CASES = [
     # kube-controller-manager's own names, copied from its manifests: accepted, not run
     ("kubernetes-names", "*,-ttl,-bootstrapsigner,-tokencleaner,serviceaccount-controller",
      {"endpointslice", "endpointslicemirroring", "endpoint", "deployment", "replicaset", "garbagecollector",
-      "namespace", "nodelifecycle"}),
+      "namespace", "nodelifecycle", "taint-eviction-controller"}),
     ("only-kubernetes-names", "job,cronjob-controller", set()),
 ]
 

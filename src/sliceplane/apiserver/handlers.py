@@ -25,6 +25,7 @@ import yaml
 from aiohttp import web
 
 from sliceplane.api import registry
+from sliceplane.api.disruption import BY_EVICTION_API, with_disruption_target
 from sliceplane.api.errors import (
     STALE_OBJECT,
     Cause,
@@ -655,7 +656,7 @@ class ResourceHandlers:
         if not ctx.dry_run and not (pod.get("metadata") or {}).get("deletionTimestamp"):
             now = time.time()
             await self.update(registry.PODS, rp.namespace, rp.name,
-                              lambda old: objects.with_disruption_target(old, now), ctx, subresource="status",
+                              lambda old: with_disruption_target(old, BY_EVICTION_API, now), ctx, subresource="status",
                               check_fields=False)
         await self.delete_one(registry.PODS, rp.namespace, rp.name, opts, ctx)
         return self.respond(objects.success_status(201), Accept(), status=201)

@@ -325,18 +325,6 @@ def bind_pod(pod: Obj, binding: Obj, now: float) -> Obj:
     return {**pod, "spec": {**(pod.get("spec") or {}), "nodeName": node}, "status": status}
 
 
-def with_disruption_target(pod: Obj, now: float) -> Obj:
-    """The pod with DisruptionTarget=True, as the eviction API marks a pod before deleting it."""
-    out = clone(pod)
-    status = out.setdefault("status", {})
-    conds = [c for c in status.get("conditions") or [] if not (isinstance(c, dict) and c.get("type") == "DisruptionTarget")]
-    conds.append({"type": "DisruptionTarget", "status": "True", "lastProbeTime": None,
-                  "lastTransitionTime": rfc3339(now), "reason": "EvictionByEvictionAPI",
-                  "message": "Eviction API: evicting"})
-    status["conditions"] = conds
-    return out
-
-
 def success_status(code: int = 200, details: Obj | None = None) -> Obj:
     out: Obj = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": code}
     if details:

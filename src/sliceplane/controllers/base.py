@@ -196,3 +196,36 @@ class QueueController:
         for q in queues:
             q.shutdown()
         await self._cancel_tasks()
+
+
+class PeriodicController(QueueController):
+    """A controller that looks at its informers' whole state every `period` seconds, as the node
+    lifecycle and taint eviction controllers do, instead of working a queue of keys."""
+
+    period: float = 5.0
+    recorder: Any = None  # an EventRecorder, closed at the end of run()
+
+    def _watched(self) -> list[Informer]:
+        raise NotImplementedError
+
+    async def pass_once(self) -> None:
+        """One look at everything (tests call it directly)."""
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        if self._stopped.is_set():
+            return
+        try:
+            if not await self._start_informers(self._watched()):
+                return
+            while not self._stopped.is_set():
+                await self.pass_once()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopped.wait(), self.period)
+        finally:
+            await self._cancel_tasks()
+            if self.recorder is not None:
+                await self.recorder.close()
+
+    async def stop(self) -> None:
+        self._stopped.set()

@@ -24,7 +24,7 @@ class Controller(Protocol):
 
 # kube-controller-manager's --controllers names (its aliases; the long "-controller" names work too).
 KNOWN_CONTROLLERS = ("endpointslice", "endpointslicemirroring", "endpoint", "deployment", "replicaset",
-                     "garbagecollector", "namespace", "nodelifecycle")
+                     "garbagecollector", "namespace", "nodelifecycle", "taint-eviction-controller")
 _LONG_NAMES = {"endpointslice-controller": "endpointslice", "endpointslice-mirroring-controller":
                "endpointslicemirroring", "endpoints-controller": "endpoint", "deployment-controller": "deployment",
                "replicaset-controller": "replicaset", "garbage-collector-controller": "garbagecollector",
@@ -38,7 +38,7 @@ KUBERNETES_ONLY_CONTROLLERS = frozenset((
     "replicationcontroller", "resourcequota", "root-ca-cert-publisher", "route", "service", "serviceaccount",
     "serviceaccount-token", "statefulset", "tokencleaner", "ttl", "ttl-after-finished", "ephemeral-volume",
     "storage-version-gc", "resourceclaim", "legacy-service-account-token-cleaner", "validatingadmissionpolicy-status",
-    "service-cidr", "cloud-node-lifecycle", "taint-eviction-controller",
+    "service-cidr", "cloud-node-lifecycle",
     "bootstrap-signer-controller", "certificatesigningrequest-approving-controller",
     "certificatesigningrequest-cleaner-controller", "certificatesigningrequest-signing-controller",
     "cloud-node-lifecycle-controller", "clusterrole-aggregation-controller", "cronjob-controller",
@@ -118,6 +118,7 @@ def build_controllers(client: RESTClient, opts: ManagerOptions,
     from sliceplane.controllers.namespace import NamespaceController
     from sliceplane.controllers.nodelifecycle import NodeLifecycleController
     from sliceplane.controllers.replicaset import ReplicaSetController
+    from sliceplane.controllers.tainteviction import TaintEvictionController
 
     makers: dict[str, Callable[[], Any]] = {
         "endpointslice": lambda: EndpointSliceController(
@@ -134,6 +135,7 @@ def build_controllers(client: RESTClient, opts: ManagerOptions,
         "nodelifecycle": lambda: NodeLifecycleController(
             client, monitor_period=opts.node_monitor_period, grace_period=opts.node_monitor_grace_period,
             startup_grace_period=opts.node_startup_grace_period, informers=informers),
+        "taint-eviction-controller": lambda: TaintEvictionController(client, informers=informers),
     }
     wanted = opts.controllers - ({"endpoint"} if not opts.endpoints_controller else set())
     return {name: make() for name, make in makers.items() if name in wanted}

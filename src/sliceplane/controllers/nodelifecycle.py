@@ -13,15 +13,14 @@ skewed kubelet clock does not matter). A node silent for longer than the grace p
 The kubelet (our fleet) writes Ready=True again when it comes back, and the taints go.
 A cordoned node (spec.unschedulable) carries `node.kubernetes.io/unschedulable:NoSchedule`.
 
-Not modelled: the eviction rate limits per zone and the taint eviction controller that deletes
-pods once their NoExecute toleration (300 s by default) runs out.
+The taint eviction controller (tainteviction.py) deletes the pods once their NoExecute
+toleration (300 s by default) runs out. Not modelled: the eviction rate limits per zone.
 Pure core: `observe_probe`, `plan_node_health`; shell: `NodeLifecycleController`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import logging
 import time
@@ -31,10 +30,10 @@ from typing import Any
 
 from sliceplane.api.meta import metadata, name_of, parse_time, rfc3339, uid_of
 from sliceplane.api.registry import LEASES, NODE_LEASE_NAMESPACE, NODES, PODS
-from sliceplane.api.taints import NOT_READY_TAINT, UNREACHABLE_TAINT, UNSCHEDULABLE_TAINT
+from sliceplane.api.taints import NOT_READY_TAINT, UNREACHABLE_TAINT, UNSCHEDULABLE_TAINT, taints_of
 from sliceplane.client.informer import SharedInformerFactory
-from sliceplane.controllers.base import QueueController, cancel_tasks
-from sliceplane.controllers.podutil import is_pod_ready
+from sliceplane.controllers.base import PeriodicController
+from sliceplane.controllers.podutil import NODE_NAME_INDEX, is_pod_ready, pod_node_name
 from sliceplane.controllers.workload_util import EventRecorder
 
 log = logging.getLogger(__name__)
@@ -126,13 +125,12 @@ def _unknown_status(node: Obj, now: float) -> Obj | None:
 
 def _wanted_taints(node: Obj, ready_status: str, no_execute: bool, now: float) -> list[Obj] | None:
     """spec.taints with the taints the Ready status and the cordon call for; None when unchanged."""
-    spec = node.get("spec") or {}
-    current = [t for t in spec.get("taints") or [] if isinstance(t, dict)]
+    current = taints_of(node)
     key = {"Unknown": UNREACHABLE_TAINT, "False": NOT_READY_TAINT}.get(ready_status)
     wanted = {(key, "NoSchedule")} if key else set()
     if key and no_execute:
         wanted.add((key, "NoExecute"))
-    if spec.get("unschedulable"):
+    if (node.get("spec") or {}).get("unschedulable"):
         wanted.add((UNSCHEDULABLE_TAINT, "NoSchedule"))
     keep = [t for t in current if t.get("key") not in MANAGED_TAINTS or (t.get("key"), t.get("effect")) in wanted]
     have = {(t.get("key"), t.get("effect")) for t in keep}
@@ -201,43 +199,28 @@ def node_is_ready(node: Obj) -> bool:
 # --- shell ----------------------------------------------------------------------------------------
 
 
-class NodeLifecycleController(QueueController):
+class NodeLifecycleController(PeriodicController):
     """Every `monitor_period`, looks at every node and its lease, and applies `plan_node_health`."""
 
     def __init__(self, client: Any, *, monitor_period: float = 5.0, grace_period: float = 50.0,
-                 startup_grace_period: float = 60.0, informers: SharedInformerFactory | None = None, clock: Any = time.time) -> None:
+                 startup_grace_period: float = 60.0, informers: SharedInformerFactory | None = None,
+                 clock: Any = time.time) -> None:
         super().__init__(client, informers)
-        self.monitor_period = monitor_period
+        self.period = monitor_period
         self.grace_period = grace_period
         self.startup_grace_period = startup_grace_period
         self.clock = clock
         self.nodes = self._informer(NODES)
         self.leases = self._informer(LEASES, namespace=NODE_LEASE_NAMESPACE)
         self.pods = self._informer(PODS)
-        self.pods.add_index("spec.nodeName", lambda p: [(p.get("spec") or {}).get("nodeName") or ""])
+        self.pods.add_index(NODE_NAME_INDEX, pod_node_name)
         self.probes: dict[str, Probe] = {}
         self.recorder = EventRecorder(client, "node-controller")
 
-    async def run(self) -> None:
-        if self._stopped.is_set():
-            return
-        try:
-            if not await self._start_informers([self.nodes, self.leases, self.pods]):
-                return
-            while not self._stopped.is_set():
-                await self.monitor()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopped.wait(), self.monitor_period)
-        finally:
-            await cancel_tasks(list(self._tasks))
-            await self.recorder.close()
-            if self._owns_factory:
-                await self.informer_factory.stop()
+    def _watched(self) -> list[Any]:
+        return [self.nodes, self.leases, self.pods]
 
-    async def stop(self) -> None:
-        self._stopped.set()
-
-    async def monitor(self) -> None:
+    async def pass_once(self) -> None:
         """One pass over every node (node-monitor-period)."""
         now = self.clock()
         nodes = self.nodes.list()
@@ -254,7 +237,7 @@ class NodeLifecycleController(QueueController):
         for node in nodes:
             name = name_of(node)
             probe = self.probes[name]
-            plan = plan_node_health(node, probe, self.pods.by_index("spec.nodeName", name), now,
+            plan = plan_node_health(node, probe, self.pods.by_index(NODE_NAME_INDEX, name), now,
                                     grace=self.grace_period, startup_grace=self.startup_grace_period,
                                     all_not_ready=all_not_ready)
             try:

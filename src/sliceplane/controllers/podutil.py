@@ -21,6 +21,14 @@ IPV4 = "IPv4"
 IPV6 = "IPv6"
 
 
+NODE_NAME_INDEX = "spec.nodeName"  # an informer index of pods by the node they are bound to
+
+
+def pod_node_name(pod: Obj) -> list[str]:
+    """The NODE_NAME_INDEX function (unbound pods index under "")."""
+    return [(pod.get("spec") or {}).get("nodeName") or ""]
+
+
 def is_pod_ready(pod: Obj) -> bool:
     """The pod's Ready condition is True (what `serving` means on an endpoint)."""
     cond = ready_condition(pod)

@@ -23,6 +23,7 @@ from typing import Any
 
 from sliceplane.api.meta import key_of, parse_time, rfc3339, split_key, uid_of
 from sliceplane.api.registry import LEASES, NODE_LEASE_NAMESPACE, NODES, PODS, ResourceInfo
+from sliceplane.api.taints import taints_of
 from sliceplane.client.informer import Informer
 from sliceplane.client.rest import APIConnectionError, ApiError, RESTClient
 from sliceplane.client.workqueue import ShutDown, WorkQueue
@@ -108,8 +109,7 @@ class HollowNode:
             return NodeFit(self.shape.name, labels, self.shape.max_pods)
         spec = live.get("spec") or {}
         return NodeFit(self.shape.name, dict((live.get("metadata") or {}).get("labels") or {}), self.shape.max_pods,
-                       bool(spec.get("unschedulable")),
-                       tuple(t for t in spec.get("taints") or [] if isinstance(t, dict)))
+                       bool(spec.get("unschedulable")), tuple(taints_of(live)))
 
 
 class Fleet:

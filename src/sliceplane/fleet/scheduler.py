@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sliceplane.api.taints import UNSCHEDULABLE_TAINT
+from sliceplane.api.taints import UNSCHEDULABLE_TAINT, tolerates, tolerations_of
 
 Obj = dict[str, Any]
 
@@ -31,25 +31,9 @@ class NodeFit:
     taints: tuple[Obj, ...] = ()
 
 
-def tolerates(toleration: Obj, taint: Obj) -> bool:
-    """Kubernetes' ToleratesTaint: an empty effect or (with Exists) an empty key matches any."""
-    effect = toleration.get("effect") or ""
-    if effect and effect != taint.get("effect"):
-        return False
-    key = toleration.get("key") or ""
-    operator = toleration.get("operator") or "Equal"
-    if operator == "Exists":
-        return not key or key == taint.get("key")
-    return key == taint.get("key") and (toleration.get("value") or "") == (taint.get("value") or "")
-
-
-def _tolerations(pod: Obj) -> list[Obj]:
-    return [t for t in (pod.get("spec") or {}).get("tolerations") or [] if isinstance(t, dict)]
-
-
 def untolerated_taint(pod: Obj, node: NodeFit) -> Obj | None:
     """The first NoSchedule or NoExecute taint of the node that the pod does not tolerate."""
-    tolerations = _tolerations(pod)
+    tolerations = tolerations_of(pod)
     for taint in node.taints:
         if taint.get("effect") not in ("NoSchedule", "NoExecute"):
             continue
@@ -61,7 +45,7 @@ def untolerated_taint(pod: Obj, node: NodeFit) -> Obj | None:
 def misfit(pod: Obj, node: NodeFit, pod_count: int) -> str | None:
     """Why the pod cannot go to the node, in the default scheduler's words; None when it fits."""
     if node.unschedulable and not any(
-            tolerates(t, {"key": UNSCHEDULABLE_TAINT, "effect": "NoSchedule"}) for t in _tolerations(pod)):
+            tolerates(t, {"key": UNSCHEDULABLE_TAINT, "effect": "NoSchedule"}) for t in tolerations_of(pod)):
         return "node(s) were unschedulable"
     taint = untolerated_taint(pod, node)
     if taint is not None:
