@@ -58,7 +58,6 @@ def eviction_delay(pod: Obj, no_execute_taints: list[Obj]) -> float | None:
 class EvictionPlan:
     evict: list[Obj]  # pods to delete now
     first_seen: dict[str, float]  # pod key -> when its clock started (pods still under a NoExecute taint)
-    next_at: float | None  # the next time a pod's toleration runs out
 
 
 def plan_evictions(nodes: Iterable[Obj], pods_on: Mapping[str, list[Obj]], first_seen: Mapping[str, float],
@@ -66,7 +65,6 @@ def plan_evictions(nodes: Iterable[Obj], pods_on: Mapping[str, list[Obj]], first
     """What one pass does: which pods go now, and whose clocks keep running."""
     evict: list[Obj] = []
     seen: dict[str, float] = {}
-    next_at: float | None = None
     for node in nodes:
         taints = taints_of(node, "NoExecute")
         if not taints:
@@ -83,8 +81,7 @@ def plan_evictions(nodes: Iterable[Obj], pods_on: Mapping[str, list[Obj]], first
                 evict.append(pod)
             else:
                 seen[key] = since
-                next_at = since + delay if next_at is None else min(next_at, since + delay)
-    return EvictionPlan(evict, seen, next_at)
+    return EvictionPlan(evict, seen)
 
 
 class TaintEvictionController(PeriodicController):
