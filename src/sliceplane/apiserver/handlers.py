@@ -153,8 +153,8 @@ class MetadataEncoding:
 
 METADATA_ENCODING = MetadataEncoding()
 
-# Subresources that only take POST (405 for every other verb).
-CREATE_ONLY_SUBRESOURCES = ("binding", "finalize", "eviction")
+# Subresources that cannot be read or patched (405): binding and eviction take POST, finalize PUT.
+WRITE_ONLY_SUBRESOURCES = ("binding", "finalize", "eviction")
 
 
 class ResourceHandlers:
@@ -187,7 +187,7 @@ class ResourceHandlers:
             if rp.subresource == "scale":
                 obj, _ = await self.read(info, rp.namespace, rp.name)
                 return self.respond(self._scale_of(info, obj), accept)
-            if rp.subresource in CREATE_ONLY_SUBRESOURCES:
+            if rp.subresource in WRITE_ONLY_SUBRESOURCES:
                 raise _not_allowed()
             obj, _ = await self.read(info, rp.namespace, rp.name)
             return self.respond_object(info, obj, accept, q)
@@ -224,7 +224,7 @@ class ResourceHandlers:
                                                 allow_create=rp.subresource is None and info.plural in CREATE_ON_UPDATE)
             return self.respond(result, accept, status=201 if created else 200, warnings=ctx.warnings)
         if method == "PATCH":
-            if rp.subresource in CREATE_ONLY_SUBRESOURCES:
+            if rp.subresource in WRITE_ONLY_SUBRESOURCES:
                 raise _not_allowed()
             return await self.patch(request, rp, accept, ctx)
         if method == "DELETE":
