@@ -9,6 +9,7 @@ import pytest
 from sliceplane.api.meta import rfc3339, rfc3339_micro
 from sliceplane.api.taints import NOT_READY_TAINT, UNREACHABLE_TAINT, UNSCHEDULABLE_TAINT
 from sliceplane.controllers.nodelifecycle import (
+    NodeHealthPlan,
     Probe,
     fully_disrupted,
     observe_probe,
@@ -65,10 +66,14 @@ def test_observe_probe(old_at: float | None, lease_then: float | None, lease_now
 def test_a_node_that_never_reported_gets_the_startup_grace_from_its_creation() -> None:
     probe = observe_probe(None, node(ready=None), None, T0)
     assert (probe.ready, probe.at) == (None, T0 - 200)
-    assert plan_node_health(node(ready=None), probe, [], T0 - 200 + STARTUP - 1, grace=GRACE, startup_grace=STARTUP,
-                            all_not_ready=False).status is None
-    status = plan_node_health(node(ready=None), probe, [], T0 - 200 + STARTUP + 1, grace=GRACE,
-                              startup_grace=STARTUP, all_not_ready=False).status
+    within = plan_node_health(node(ready=None), probe, [pod("a")], T0 - 200 + STARTUP - 1, grace=GRACE,
+                              startup_grace=STARTUP, all_not_ready=False)
+    assert within == NodeHealthPlan()  # no status, no taints, its pods untouched
+    past = plan_node_health(node(ready=None), probe, [pod("a")], T0 - 200 + STARTUP + 1, grace=GRACE,
+                            startup_grace=STARTUP, all_not_ready=False)
+    assert _taints(past.taints) == [(UNREACHABLE_TAINT, "NoSchedule"), (UNREACHABLE_TAINT, "NoExecute")]
+    assert [p["metadata"]["name"] for p in past.pods_not_ready] == ["a"]
+    status = past.status
     assert status is not None
     assert {c["type"]: (c["status"], c["reason"], c["message"]) for c in status["conditions"]}["Ready"] == (
         "Unknown", "NodeStatusNeverUpdated", "Kubelet never posted node status.")
@@ -83,16 +88,16 @@ def _taints(plan_taints: list[dict] | None) -> list[tuple[str, str]] | None:
     (node(), GRACE - 1, False, (None, None, [], False)),
     # Past it: Unknown, the pods not ready, unreachable taints, one event.
     (node(), GRACE + 1, False, ("Unknown", [(UNREACHABLE_TAINT, "NoSchedule"), (UNREACHABLE_TAINT, "NoExecute")],
-                                ["a", "b"], True)),
+                                ["a", "b", "d"], True)),
     # Every node down: no NoExecute taint (master disruption mode).
-    (node(), GRACE + 1, True, ("Unknown", [(UNREACHABLE_TAINT, "NoSchedule")], ["a", "b"], True)),
+    (node(), GRACE + 1, True, ("Unknown", [(UNREACHABLE_TAINT, "NoSchedule")], ["a", "b", "d"], True)),
     # Already Unknown and tainted: the pods are (re)marked, nothing else changes.
     (node(ready="Unknown", taints=[{"key": UNREACHABLE_TAINT, "effect": "NoSchedule"},
                                    {"key": UNREACHABLE_TAINT, "effect": "NoExecute", "timeAdded": "x"}]),
-     GRACE + 60, False, (None, None, ["a", "b"], False)),
+     GRACE + 60, False, (None, None, ["a", "b", "d"], False)),
     # The kubelet says Ready=False itself: not-ready taints, pods not ready, conditions kept.
     (node(ready="False"), 1, False, (None, [(NOT_READY_TAINT, "NoSchedule"), (NOT_READY_TAINT, "NoExecute")],
-                                     ["a", "b"], False)),
+                                     ["a", "b", "d"], False)),
     # Back to Ready: the health taints go, other taints stay.
     (node(taints=[{"key": UNREACHABLE_TAINT, "effect": "NoSchedule"}, {"key": "dedicated", "effect": "NoSchedule"}]),
      1, False, (None, [("dedicated", "NoSchedule")], [], False)),
@@ -101,7 +106,7 @@ def _taints(plan_taints: list[dict] | None) -> list[tuple[str, str]] | None:
     (node(taints=[{"key": UNSCHEDULABLE_TAINT, "effect": "NoSchedule"}]), 1, False, (None, [], [], False)),
     # Cordoned and silent: both kinds of taint, the health ones first.
     (node(cordoned=True), GRACE + 1, True, ("Unknown", [(UNREACHABLE_TAINT, "NoSchedule"),
-                                                        (UNSCHEDULABLE_TAINT, "NoSchedule")], ["a", "b"], True)),
+                                                        (UNSCHEDULABLE_TAINT, "NoSchedule")], ["a", "b", "d"], True)),
 ], ids=["within-grace", "silent", "all-silent", "still-silent", "kubelet-not-ready", "recovered", "cordoned",
         "uncordoned", "cordoned-and-silent"])
 def test_plan_node_health(the_node: dict, silent_for: float, all_not_ready: bool, want: tuple) -> None:

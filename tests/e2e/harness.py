@@ -217,8 +217,9 @@ def all_pods_ready(k: Kubectl, namespace: str = "default") -> bool:
     return True
 
 
-def web_app(replicas: int) -> str:
-    """A Deployment `web` of `replicas` pods and its Service `web` (port 80), as one YAML stream."""
+def web_app(replicas: int, pod_spec: str = "") -> str:
+    """A Deployment `web` of `replicas` pods and its Service `web` (port 80), as one YAML stream;
+    `pod_spec` adds flow-style fields to the pod template's spec (", tolerations: [...]")."""
     return f"""
 apiVersion: apps/v1
 kind: Deployment
@@ -228,7 +229,7 @@ spec:
   selector: {{matchLabels: {{app: web}}}}
   template:
     metadata: {{labels: {{app: web}}}}
-    spec: {{containers: [{{name: web, image: nginx, ports: [{{containerPort: 80}}]}}]}}
+    spec: {{containers: [{{name: web, image: nginx, ports: [{{containerPort: 80}}]}}]{pod_spec}}}
 ---
 apiVersion: v1
 kind: Service

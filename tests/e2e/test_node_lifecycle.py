@@ -2,7 +2,9 @@
 all of it comes back when the fleet does. Short leases and grace periods keep it to seconds.
 
 Killed, the fleet comes back as a new process that reads the pods afresh; frozen (SIGSTOP), the
-same process wakes up, finds its nodes marked Unknown and puts its pods' Ready back itself."""
+same process wakes up, finds its nodes marked Unknown and puts its pods' Ready back itself. One
+node's kubelet stopped (an annotation) is a partial failure: that node gets the NoExecute taint
+and its pods are evicted once their toleration runs out."""
 
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ def cluster(tmp_path: Path) -> Iterator[dict[str, Any]]:
     kubeconfig = tmp_path / "kubeconfig"
     procs = [Proc("apiserver", "--port", str(free_port()), "--store", f"sqlite://{tmp_path / 'state.db'}",
                   "--kubeconfig", str(kubeconfig)).start()]
-    fleet = Proc("nodes", "--kubeconfig", str(kubeconfig), "--count", "2", "--node-lease-duration-seconds", "1")
+    fleet = Proc("nodes", "--kubeconfig", str(kubeconfig), "--count", "2", "--node-lease-duration-seconds", "1",
+                 "--max-grace-period", "1")
     try:
         procs.append(Proc("controller-manager", "--kubeconfig", str(kubeconfig), "--no-leader-elect",
                           "--node-monitor-period", "0.5", "--node-monitor-grace-period", "3").start())
@@ -84,3 +87,36 @@ def test_silent_fleet_takes_its_endpoints_out_and_back(cluster: dict[str, Any], 
              what="both nodes Ready without taints")
     wait_for(lambda: len(ready_endpoints(slices_of(k, "web"))) == 4, 30, what="4 ready endpoints again")
     assert _pods_ready(k) == ["True"] * 4
+
+
+UNREACHABLE = "node.kubernetes.io/unreachable"
+TOLERATE_2S = f", tolerations: [{{key: {UNREACHABLE}, operator: Exists, effect: NoExecute, tolerationSeconds: 2}}]"
+
+
+def _endpoints_by_node(k: Kubectl) -> list[tuple[str, bool, bool, bool]]:
+    """(node, ready, serving, terminating) of every endpoint of the web Service, sorted."""
+    return sorted((ep["nodeName"], ep["conditions"]["ready"], ep["conditions"]["serving"],
+                   ep["conditions"]["terminating"]) for s in slices_of(k, "web") for ep in s["endpoints"])
+
+
+def test_one_stopped_kubelet_loses_its_pods_to_the_other_node(cluster: dict[str, Any]) -> None:
+    k = cluster["kubectl"]
+    k.run("apply", "-f", "-", input=web_app(4, TOLERATE_2S))
+    ready = ("node-1", True, True, False)
+    wait_for(lambda: _endpoints_by_node(k) == [("node-0", True, True, False)] * 2 + [ready] * 2, 60,
+             what="2 ready endpoints per node")
+
+    k.run("annotate", "node", "node-0", "sliceplane.io/kubelet-stopped=true")
+    wait_for(lambda: _node_state(k) == {"node-0": ("Unknown", [(UNREACHABLE, "NoExecute"), (UNREACHABLE, "NoSchedule")]),
+                                        "node-1": ("True", [])}, 30, what="node-0 alone Unknown, with NoExecute")
+    # Evicted after 2 s, the pods stay Terminating (their kubelet is gone) and their endpoints stay,
+    # terminating and not serving; their replacements run on node-1.
+    gone = ("node-0", False, False, True)
+    wait_for(lambda: _endpoints_by_node(k) == [gone] * 2 + [ready] * 4, 60,
+             what="node-0's endpoints terminating, 4 ready on node-1")
+    events = {(e["reason"], e["source"].get("component")) for e in k.json("get", "events")["items"]}
+    assert ("TaintManagerEviction", "taint-eviction-controller") in events
+
+    k.run("annotate", "node", "node-0", "sliceplane.io/kubelet-stopped-")
+    wait_for(lambda: _node_state(k)["node-0"] == ("True", []), 30, what="node-0 Ready, untainted")
+    wait_for(lambda: _endpoints_by_node(k) == [ready] * 4, 30, what="the terminated pods gone")

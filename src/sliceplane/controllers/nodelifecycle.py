@@ -123,7 +123,7 @@ def _unknown_status(node: Obj, now: float) -> Obj | None:
     return status
 
 
-def _wanted_taints(node: Obj, ready_status: str, no_execute: bool, now: float) -> list[Obj] | None:
+def _wanted_taints(node: Obj, ready_status: str | None, no_execute: bool, now: float) -> list[Obj] | None:
     """spec.taints with the taints the Ready status and the cordon call for; None when unchanged."""
     current = taints_of(node)
     key = {"Unknown": UNREACHABLE_TAINT, "False": NOT_READY_TAINT}.get(ready_status)
@@ -178,12 +178,13 @@ def plan_node_health(node: Obj, probe: Probe, pods: Iterable[Obj], now: float, *
     """What one monitor pass does to one node, given when it was last heard from."""
     ready = _condition(node, "Ready")
     status = None
-    ready_status = (ready or {}).get("status", "Unknown")
+    # A node that never reported is left alone until its startup grace runs out.
+    ready_status = None if ready is None else ready.get("status", "Unknown")
     if is_silent(probe, now, grace=grace, startup_grace=startup_grace):
         status = _unknown_status(node, now)
         ready_status = "Unknown"
-    pods_not_ready = [] if ready_status == "True" else [
-        p for p in pods if is_pod_ready(p) and not metadata(p).get("deletionTimestamp")]
+    # Terminating pods too: one still Ready would keep serving from a node nobody hears from.
+    pods_not_ready = [] if ready_status in ("True", None) else [p for p in pods if is_pod_ready(p)]
     return NodeHealthPlan(
         status=status,
         taints=_wanted_taints(node, ready_status, not all_not_ready, now),

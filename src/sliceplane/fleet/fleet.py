@@ -56,6 +56,7 @@ from sliceplane.fleet.lifecycle import (
 from sliceplane.fleet.objects import (
     NodeShape,
     binding,
+    kubelet_stopped,
     node_lease,
     node_metadata_patch,
     node_object,
@@ -206,6 +207,7 @@ class Fleet:
                 return
             self.informer.add_handlers(self._enqueue, lambda _old, new: self._enqueue(new), self._enqueue)
             informer_task = asyncio.create_task(self.informer.run(), name="fleet-pod-informer")
+            self.node_informer.add_handlers(None, self._node_changed, None)
             workers.append(asyncio.create_task(self.node_informer.run(), name="fleet-node-informer"))
             await self._until_stopped(self.informer.wait_synced())
             if self._stopped.is_set():
@@ -356,6 +358,17 @@ class Fleet:
         self.nodes[name].resync_rounds = 2
         log.info("node %s: reported Ready again", name)
 
+    def _node_changed(self, old: Obj, new: Obj) -> None:
+        """A kubelet started again (its stopped annotation removed): look at all of its pods."""
+        name = (new.get("metadata") or {}).get("name", "")
+        if name in self.nodes and kubelet_stopped(old) and not kubelet_stopped(new):
+            log.info("node %s: kubelet started again", name)
+            for pod in self.informer.by_index(NODE_INDEX, name):
+                self.queue.add(key_of(pod))
+
+    def _stopped_kubelet(self, node: str) -> bool:
+        return bool(node) and kubelet_stopped(self.node_informer.get(node))
+
     def _resync_pods(self, name: str) -> None:
         """Queue the pods on a node that came back whose Ready the API shows False but we do not."""
         hn = self.nodes[name]
@@ -376,6 +389,8 @@ class Fleet:
 
         async def one(name: str) -> None:
             async with sem:
+                if self._stopped_kubelet(name):
+                    return
                 try:
                     await self._renew_lease(name)
                     await self._report_ready_again(name)
@@ -555,6 +570,8 @@ class Fleet:
             plan = plan_pod(tr.state, pod, now, ready_at=ready_at, finish_at=finish_at,
                             resync_ready=tr.resync_ready)
             tr.resync_ready = False
+            if plan.action not in (Action.BIND, Action.FORGET) and self._stopped_kubelet(tr.node):
+                break  # a stopped kubelet does nothing; its pods are queued again when it starts
             if plan.action == Action.NOTHING:
                 if tr.state == PodState.GONE and pod is None:
                     self._tracked.pop(key, None)

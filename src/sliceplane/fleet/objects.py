@@ -28,6 +28,13 @@ ZONE_LABEL = "topology.kubernetes.io/zone"
 REGION_LABEL = "topology.kubernetes.io/region"
 HOSTNAME_LABEL = "kubernetes.io/hostname"
 FLEET_ANNOTATION = "sliceplane.io/fleet"
+# "true" on a Node: its hollow kubelet acts dead (no Lease renewals, no node or pod status, no
+# finished deletions) until the annotation goes. How to fail some nodes and not others.
+KUBELET_STOPPED_ANNOTATION = "sliceplane.io/kubelet-stopped"
+
+
+def kubelet_stopped(node: Obj | None) -> bool:
+    return ((node or {}).get("metadata") or {}).get("annotations", {}).get(KUBELET_STOPPED_ANNOTATION) == "true"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +138,7 @@ def node_status(shape: NodeShape, now: float, old_status: Obj | None = None) -> 
             "osImage": OS_IMAGE,
             "containerRuntimeVersion": CONTAINER_RUNTIME,
             "kubeletVersion": KUBELET_VERSION,
+            "kubeProxyVersion": "",  # deprecated and empty, but required: kubectl's client-side validation wants it
             "operatingSystem": "linux",
             "architecture": "amd64",
         },
