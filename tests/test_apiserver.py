@@ -305,6 +305,30 @@ async def test_scale_subresource(api: Client) -> None:
     assert d["spec"]["replicas"] == 5 and d["metadata"]["generation"] == 2
 
 
+SCALE_BODY_ERRORS = [
+    ("other-name", {"metadata": {"name": "other"}, "spec": {"replicas": 2}}, "",
+     "the name of the object (other) does not match the name on the URL (web)"),
+    ("other-namespace", {"metadata": {"name": "web", "namespace": "kube-system"}, "spec": {"replicas": 2}}, "",
+     "the namespace of the provided object does not match the namespace sent on the request"),
+    ("string-replicas", {"metadata": {"name": "web"}, "spec": {"replicas": "x"}}, "",
+     'Scale in version "v1" cannot be handled as a Scale: json: cannot unmarshal string into Go struct field '
+     "ScaleSpec.spec.replicas of type int32"),
+    ("strict-unknown", {"metadata": {"name": "web"}, "spec": {"replicas": 2, "bogus": 1}}, "?fieldValidation=Strict",
+     'Scale in version "v1" cannot be handled as a Scale: strict decoding error: unknown field "spec.bogus"'),
+]
+
+
+@pytest.mark.parametrize(("body", "query", "message"), [c[1:] for c in SCALE_BODY_ERRORS],
+                         ids=[c[0] for c in SCALE_BODY_ERRORS])
+async def test_scale_body_errors(api: Client, body: Json, query: str, message: str) -> None:
+    path = "/apis/apps/v1/namespaces/default/deployments"
+    await api.ok("POST", path, deployment("web", 3))
+    status, out = await api.req("PUT", f"{path}/web/scale{query}",
+                                {"apiVersion": "autoscaling/v1", "kind": "Scale", **body})
+    assert (status, out["reason"], out["message"]) == (400, "BadRequest", message)
+    assert (await api.ok("GET", f"{path}/web"))["spec"]["replicas"] == 3
+
+
 async def test_binding(api: Client) -> None:
     await api.ok("POST", PODS, pod("b"))
     binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "b"},
@@ -639,6 +663,14 @@ FIELD_VALIDATION_CASES = [
 ]
 
 
+async def test_strict_unknown_field_in_a_patch_is_not_a_decode_error(api: Client) -> None:
+    await api.ok("POST", PODS, pod("fvp"))
+    status, out = await api.req("PATCH", f"{PODS}/fvp?fieldValidation=Strict", {"spec": {"bogus": 1}},
+                                headers={"Content-Type": "application/merge-patch+json"})
+    assert (status, out["reason"], out["message"]) == (400, "BadRequest",
+                                                       'strict decoding error: unknown field "spec.bogus"')
+
+
 @pytest.mark.parametrize(("mode", "code", "warning"), [c[1:] for c in FIELD_VALIDATION_CASES],
                          ids=[c[0] for c in FIELD_VALIDATION_CASES])
 async def test_field_validation(api: Client, mode: str, code: int, warning: str | None) -> None:
@@ -649,7 +681,8 @@ async def test_field_validation(api: Client, mode: str, code: int, warning: str 
         assert r.status == code, out
         warnings = r.headers.getall("Warning", [])
     if code == 400:
-        assert out["message"] == 'strict decoding error: unknown field "spec.bogus"'
+        assert out["message"] == ('Pod in version "v1" cannot be handled as a Pod: '
+                                  'strict decoding error: unknown field "spec.bogus"')
         return
     assert "bogus" not in out["spec"]
     assert warnings == ([f'299 - "{warning}"'] if warning else [])

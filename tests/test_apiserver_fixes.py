@@ -160,12 +160,14 @@ SECRETS = "/api/v1/namespaces/default/secrets"
 
 
 @pytest.mark.parametrize(("path", "body", "message"), [
-    (CONFIGMAPS, {**configmap("u"), "extra": 1}, 'strict decoding error: unknown field "extra"'),
+    (CONFIGMAPS, {**configmap("u"), "extra": 1},
+     'ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "extra"'),
     (SECRETS, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "u"}, "datta": {}},
-     'strict decoding error: unknown field "datta"'),
+     'Secret in version "v1" cannot be handled as a Secret: strict decoding error: unknown field "datta"'),
     ("/api/v1/namespaces/default/serviceaccounts",
      {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "u", "labelz": {}}},
-     'strict decoding error: unknown field "metadata.labelz"'),
+     'ServiceAccount in version "v1" cannot be handled as a ServiceAccount: strict decoding error: '
+     'unknown field "metadata.labelz"'),
 ], ids=["configmap", "secret", "serviceaccount-metadata"])
 async def test_opaque_kinds_strict_unknown_fields(server: APIServer, path: str, body: Any, message: str) -> None:
     status, out = await send(server.url, "POST", path + "?fieldValidation=Strict", body)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +11,6 @@ import pytest
 from typer.testing import CliRunner
 
 from sliceplane.api.registry import ENDPOINT_SLICES, NODES, PODS, SERVICES
-from sliceplane.apiserver.app import APIServer
-from sliceplane.apiserver.config import ServerConfig
 from sliceplane.cli import app
 from sliceplane.client.rest import RESTClient
 from sliceplane.controllers.endpointslice.controller import EndpointSliceController
@@ -62,16 +59,10 @@ async def test_manager_wires_batch_period_and_mirroring() -> None:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[RESTClient]:
-    srv = APIServer(ServerConfig(port=0, store_url="memory://"))
-    await srv.start()
-    c = RESTClient(srv.url, timeout=10)
-    try:
-        await c.create(NODES, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}})
-        yield c
-    finally:
-        await c.close()
-        await srv.stop()
+async def client(client: RESTClient) -> RESTClient:
+    """The shared fixture's client, with one node."""
+    await client.create(NODES, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}})
+    return client
 
 
 async def test_a_burst_of_pod_changes_is_synced_in_few_batches(client: RESTClient) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from sliceplane.api.registry import NODES, PODS
+from sliceplane.api.registry import LEASES, NODE_LEASE_NAMESPACE, NODES, PODS
 from sliceplane.apiserver.app import APIServer
 from sliceplane.apiserver.config import ServerConfig
 from sliceplane.client.rest import ApiError, RESTClient
@@ -306,6 +307,34 @@ async def test_pods_for_other_schedulers_and_selectors(client: RESTClient) -> No
         assert c["message"] == ("0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector. "
                                 "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.")
         assert not (await client.get(PODS, "other", "default"))["spec"].get("nodeName")
+
+
+async def test_a_deleted_node_is_gone_for_its_kubelet(client: RESTClient) -> None:
+    """Its Node deleted, a kubelet stops: no pods are scheduled there and its Lease is not renewed
+    (the pod garbage collector deletes the pods left on it)."""
+    async with Running(Fleet(client, 2, pod_ready_delay=0, lease_duration=1)) as fleet:
+        await client.delete(NODES, "node-0")
+
+        async def gone() -> bool:
+            return fleet.node_informer.get("node-0") is None
+
+        await eventually(gone)
+        with contextlib.suppress(ApiError):
+            await client.delete(LEASES, "node-0", NODE_LEASE_NAMESPACE)
+        for i in range(4):
+            await client.create(PODS, new_pod(f"p{i}"))
+
+        async def placed() -> list[str] | None:
+            pods = (await client.list(PODS, "default"))["items"]
+            nodes = sorted(p["spec"].get("nodeName") or "" for p in pods)
+            return nodes if len(nodes) == 4 and all(nodes) else None
+
+        assert await eventually(placed) == ["node-1"] * 4
+        await asyncio.sleep(0.6)  # more than two renewals of a 1 s lease
+        with pytest.raises(ApiError) as e:
+            await client.get(LEASES, "node-0", NODE_LEASE_NAMESPACE)
+        assert e.value.code == 404
+        assert (await client.get(LEASES, "node-1", NODE_LEASE_NAMESPACE))["spec"]["holderIdentity"] == "node-1"
 
 
 async def test_cordoned_and_tainted_nodes_as_the_api_shows_them(client: RESTClient) -> None:

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from sliceplane.api.registry import CONFIG_MAPS, ENDPOINT_SLICES, NODES, PODS, SERVICES
-from sliceplane.apiserver.app import APIServer
-from sliceplane.apiserver.config import ServerConfig
 from sliceplane.client.informer import SharedInformerFactory
 from sliceplane.client.rest import RESTClient
 from sliceplane.controllers.endpoints import EndpointsController
@@ -22,18 +19,6 @@ from sliceplane.controllers.manager import ControllerManager, ManagerOptions
 from sliceplane.controllers.replicaset import ReplicaSetController
 
 NS = "default"
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[RESTClient]:
-    srv = APIServer(ServerConfig(port=0, store_url="memory://"))
-    await srv.start()
-    c = RESTClient(srv.url, timeout=10)
-    try:
-        yield c
-    finally:
-        await c.close()
-        await srv.stop()
 
 
 async def eventually(check: Any, timeout: float = 15.0) -> None:
@@ -148,9 +133,9 @@ async def test_manager_informers(client: RESTClient, shared: bool) -> None:
 
 CONTROLLERS_FLAG_CASES = [
     ("star", "*", {"endpointslice", "endpointslicemirroring", "endpoint", "deployment", "replicaset",
-                   "garbagecollector", "namespace", "nodelifecycle", "taint-eviction-controller"}),
+                   "garbagecollector", "namespace", "nodelifecycle", "taint-eviction-controller", "podgc"}),
     ("one", "endpointslice", {"endpointslice"}),
-    ("star-minus", "*,-endpoint,-namespace,-node-lifecycle-controller,-taint-eviction-controller",
+    ("star-minus", "*,-endpoint,-namespace,-node-lifecycle-controller,-taint-eviction-controller,-podgc",
      {"endpointslice", "endpointslicemirroring", "deployment", "replicaset", "garbagecollector"}),
     ("long-names", "endpointslice-controller,garbage-collector-controller", {"endpointslice", "garbagecollector"}),
     ("minus-alone", "-endpoint", set()),
@@ -158,7 +143,7 @@ CONTROLLERS_FLAG_CASES = [
     # kube-controller-manager's own names, copied from its manifests: accepted, not run
     ("kubernetes-names", "*,-ttl,-bootstrapsigner,-tokencleaner,serviceaccount-controller",
      {"endpointslice", "endpointslicemirroring", "endpoint", "deployment", "replicaset", "garbagecollector",
-      "namespace", "nodelifecycle", "taint-eviction-controller"}),
+      "namespace", "nodelifecycle", "taint-eviction-controller", "podgc"}),
     ("only-kubernetes-names", "job,cronjob-controller", set()),
 ]
 

@@ -7,14 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-
 from sliceplane.api.registry import ENDPOINT_SLICES, ENDPOINTS, SERVICES
-from sliceplane.apiserver.app import APIServer
-from sliceplane.apiserver.config import ServerConfig
 from sliceplane.client.rest import RESTClient
 from sliceplane.controllers.endpointslice.controller import EndpointSliceController
 from sliceplane.controllers.mirroring.controller import EndpointSliceMirroringController
@@ -22,18 +17,6 @@ from sliceplane.controllers.mirroring.planner import CONTROLLER_NAME
 
 Obj = dict[str, Any]
 NS = "default"
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[RESTClient]:
-    srv = APIServer(ServerConfig(port=0, store_url="memory://"))
-    await srv.start()
-    c = RESTClient(srv.url, timeout=10)
-    try:
-        yield c
-    finally:
-        await c.close()
-        await srv.stop()
 
 
 def endpoints_obj(ready: list[str], not_ready: list[str] = ()) -> Obj:  # type: ignore[assignment]

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from sliceplane.api.registry import ENDPOINT_SLICES, EVENTS, NODES, PODS, SERVICES
-from sliceplane.apiserver.app import APIServer
-from sliceplane.apiserver.config import ServerConfig
 from sliceplane.client.rest import RESTClient
 from sliceplane.controllers.endpointslice.controller import EndpointSliceController
 
@@ -25,20 +23,14 @@ ZONES = ("zone-a", "zone-b", "zone-c")
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[RESTClient]:
-    srv = APIServer(ServerConfig(port=0, store_url="memory://"))
-    await srv.start()
-    c = RESTClient(srv.url, timeout=10)
-    try:
-        for i, zone in enumerate(ZONES):
-            node = await c.create(NODES, {"apiVersion": "v1", "kind": "Node", "metadata": {
-                "name": f"n{i}", "labels": {"topology.kubernetes.io/zone": zone}}})
-            node["status"] = {"allocatable": {"cpu": "4"}, "conditions": [{"type": "Ready", "status": "True"}]}
-            await c.update(NODES, node, subresource="status")
-        yield c
-    finally:
-        await c.close()
-        await srv.stop()
+async def client(client: RESTClient) -> RESTClient:
+    """The shared fixture's client, with a Ready node in each zone."""
+    for i, zone in enumerate(ZONES):
+        node = await client.create(NODES, {"apiVersion": "v1", "kind": "Node", "metadata": {
+            "name": f"n{i}", "labels": {"topology.kubernetes.io/zone": zone}}})
+        node["status"] = {"allocatable": {"cpu": "4"}, "conditions": [{"type": "Ready", "status": "True"}]}
+        await client.update(NODES, node, subresource="status")
+    return client
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:

@@ -377,7 +377,7 @@ def controller_manager(
     verbose: Verbose = False,
 ) -> None:
     """The controllers: EndpointSlice, EndpointSlice mirroring, Endpoints, Deployment, ReplicaSet, garbage collector,
-    Namespace, node lifecycle, taint eviction."""
+    Namespace, node lifecycle, taint eviction, pod GC."""
     from sliceplane.client.rest import RESTClient
     from sliceplane.controllers.leaderelection import (
         LeaderElector,

@@ -1,5 +1,5 @@
 """The DisruptionTarget pod condition: set just before a pod is deleted for a disruption (the
-eviction API, the taint eviction controller), so its owners and observers can tell why it went."""
+eviction API, the taint eviction controller, the pod garbage collector), so its owners and observers can tell why it went."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ Obj = dict[str, Any]
 
 BY_EVICTION_API = ("EvictionByEvictionAPI", "Eviction API: evicting")
 BY_TAINT_MANAGER = ("DeletionByTaintManager", "Taint manager: deleting due to NoExecute taint")
+BY_POD_GC = ("DeletionByPodGC", "PodGC: node no longer exists")
 
 
 def with_disruption_target(pod: Obj, why: tuple[str, str], now: float) -> Obj:

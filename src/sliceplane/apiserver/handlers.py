@@ -153,6 +153,9 @@ class MetadataEncoding:
 
 METADATA_ENCODING = MetadataEncoding()
 
+# The scale subresource's kind, for checking Scale bodies (it is served only as a subresource).
+SCALE = ResourceInfo("autoscaling", "v1", "Scale", "scale", "scale", True)
+
 # Subresources that cannot be read or patched (405): binding and eviction take POST, finalize PUT.
 WRITE_ONLY_SUBRESOURCES = ("binding", "finalize", "eviction")
 
@@ -311,8 +314,10 @@ class ResourceHandlers:
         return unknown
 
     def _check_fields(self, info: ResourceInfo, obj: dict[str, Any], ctx: RequestContext,
-                      unknown: list[str] | None = None) -> dict[str, Any]:
-        """Unknown fields: Strict -> 400, Warn -> Warning headers; dropped from what is stored."""
+                      unknown: list[str] | None = None, *, patch: bool = False) -> dict[str, Any]:
+        """Unknown fields: Strict -> 400, Warn -> Warning headers; dropped from what is stored.
+        Kubernetes words a body's strict error as a decode error ("Pod in version ... cannot be
+        handled as a Pod: strict decoding error: ..."), a patch's without that prefix."""
         schema = optional_module("schema")
         if schema is None:
             return obj
@@ -323,7 +328,8 @@ class ResourceHandlers:
         pruned, unknown = schema.prune(info, obj)
         names = [u.lstrip(".") for u in unknown]
         if ctx.field_validation == "Strict":
-            raise bad_request("strict decoding error: " + ", ".join(f'unknown field "{n}"' for n in names))
+            error = "strict decoding error: " + ", ".join(f'unknown field "{n}"' for n in names)
+            raise bad_request(error if patch else schema.decode_error_message(info, error))
         if ctx.field_validation == "Warn":
             ctx.warnings.extend(f'unknown field "{n}"' for n in names)
         return pruned
@@ -475,7 +481,7 @@ class ResourceHandlers:
             if fields or types:
                 unknown = self._scan(info, body, old=old, types=types, patched=patched)
                 if fields:
-                    body = self._check_fields(info, body, ctx, unknown)
+                    body = self._check_fields(info, body, ctx, unknown, patch=patched is not None)
             new = objects.prepare_update(info, body, old, subresource=subresource)
             if info is registry.SERVICES and subresource is None:
                 new = objects.drop_type_dependent_fields(new, old)
@@ -598,7 +604,11 @@ class ResourceHandlers:
 
     async def put_scale(self, info: ResourceInfo, rp: ResourcePath, scale: dict[str, Any],
                         ctx: RequestContext) -> dict[str, Any]:
+        """A Scale body is checked as any body: its identity against the URL, its field types
+        (400, a decode error) and its unknown fields (fieldValidation)."""
         assert rp.name is not None
+        objects.check_identity(SCALE, scale, rp.namespace, rp.name)
+        scale = self._check_fields(SCALE, scale, ctx, self._scan(SCALE, scale))
         result, _ = await self.update(info, rp.namespace, rp.name, lambda old: self._scaled(info, old, scale),
                                       ctx, check_fields=False)
         return self._scale_of(info, result)

@@ -24,17 +24,19 @@ class Controller(Protocol):
 
 # kube-controller-manager's --controllers names (its aliases; the long "-controller" names work too).
 KNOWN_CONTROLLERS = ("endpointslice", "endpointslicemirroring", "endpoint", "deployment", "replicaset",
-                     "garbagecollector", "namespace", "nodelifecycle", "taint-eviction-controller")
+                     "garbagecollector", "namespace", "nodelifecycle", "taint-eviction-controller",
+                     "podgc")
 _LONG_NAMES = {"endpointslice-controller": "endpointslice", "endpointslice-mirroring-controller":
                "endpointslicemirroring", "endpoints-controller": "endpoint", "deployment-controller": "deployment",
                "replicaset-controller": "replicaset", "garbage-collector-controller": "garbagecollector",
-               "namespace-controller": "namespace", "node-lifecycle-controller": "nodelifecycle"}
+               "namespace-controller": "namespace", "node-lifecycle-controller": "nodelifecycle",
+               "pod-garbage-collector-controller": "podgc"}
 # kube-controller-manager's other controllers, by alias and by long name: a --controllers value
 # copied from a kube-controller-manager manifest names them; they are accepted and not run.
 KUBERNETES_ONLY_CONTROLLERS = frozenset((
     "attachdetach", "bootstrapsigner", "clusterrole-aggregation", "cronjob", "csrapproving", "csrcleaner",
     "csrsigning", "daemonset", "disruption", "horizontalpodautoscaling", "job", "nodeipam",
-    "persistentvolume-binder", "persistentvolume-expander", "podgc", "pv-protection", "pvc-protection",
+    "persistentvolume-binder", "persistentvolume-expander", "pv-protection", "pvc-protection",
     "replicationcontroller", "resourcequota", "root-ca-cert-publisher", "route", "service", "serviceaccount",
     "serviceaccount-token", "statefulset", "tokencleaner", "ttl", "ttl-after-finished", "ephemeral-volume",
     "storage-version-gc", "resourceclaim", "legacy-service-account-token-cleaner", "validatingadmissionpolicy-status",
@@ -47,7 +49,7 @@ KUBERNETES_ONLY_CONTROLLERS = frozenset((
     "legacy-serviceaccount-token-cleaner-controller", "node-ipam-controller",
     "node-route-controller", "persistentvolume-attach-detach-controller", "persistentvolume-binder-controller",
     "persistentvolume-expander-controller", "persistentvolume-protection-controller",
-    "persistentvolumeclaim-protection-controller", "pod-garbage-collector-controller",
+    "persistentvolumeclaim-protection-controller",
     "podcertificaterequest-cleaner-controller", "replicationcontroller-controller", "resourceclaim-controller",
     "resourcequota-controller", "root-ca-certificate-publisher-controller", "selinux-warning-controller",
     "service-cidr-controller", "service-lb-controller", "serviceaccount-controller", "serviceaccount-token-controller",
@@ -117,6 +119,7 @@ def build_controllers(client: RESTClient, opts: ManagerOptions,
     from sliceplane.controllers.mirroring.controller import EndpointSliceMirroringController
     from sliceplane.controllers.namespace import NamespaceController
     from sliceplane.controllers.nodelifecycle import NodeLifecycleController
+    from sliceplane.controllers.podgc import PodGCController
     from sliceplane.controllers.replicaset import ReplicaSetController
     from sliceplane.controllers.tainteviction import TaintEvictionController
 
@@ -136,6 +139,7 @@ def build_controllers(client: RESTClient, opts: ManagerOptions,
             client, monitor_period=opts.node_monitor_period, grace_period=opts.node_monitor_grace_period,
             startup_grace_period=opts.node_startup_grace_period, informers=informers),
         "taint-eviction-controller": lambda: TaintEvictionController(client, informers=informers),
+        "podgc": lambda: PodGCController(client, informers=informers),
     }
     wanted = opts.controllers - ({"endpoint"} if not opts.endpoints_controller else set())
     return {name: make() for name, make in makers.items() if name in wanted}

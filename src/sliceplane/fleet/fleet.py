@@ -366,8 +366,13 @@ class Fleet:
             for pod in self.informer.by_index(NODE_INDEX, name):
                 self.queue.add(key_of(pod))
 
-    def _stopped_kubelet(self, node: str) -> bool:
-        return bool(node) and kubelet_stopped(self.node_informer.get(node))
+    def _kubelet_down(self, node: str) -> bool:
+        """Does this node's kubelet do nothing? Stopped by its annotation, or its Node deleted (a
+        kubelet does not register again until it restarts; the pod GC deletes its pods)."""
+        if not node:
+            return False
+        live = self.node_informer.get(node)
+        return kubelet_stopped(live) if live is not None else self.node_informer.has_synced
 
     def _resync_pods(self, name: str) -> None:
         """Queue the pods on a node that came back whose Ready the API shows False but we do not."""
@@ -389,7 +394,7 @@ class Fleet:
 
         async def one(name: str) -> None:
             async with sem:
-                if self._stopped_kubelet(name):
+                if self._kubelet_down(name):
                     return
                 try:
                     await self._renew_lease(name)
@@ -570,7 +575,7 @@ class Fleet:
             plan = plan_pod(tr.state, pod, now, ready_at=ready_at, finish_at=finish_at,
                             resync_ready=tr.resync_ready)
             tr.resync_ready = False
-            if plan.action not in (Action.BIND, Action.FORGET) and self._stopped_kubelet(tr.node):
+            if plan.action not in (Action.BIND, Action.FORGET) and self._kubelet_down(tr.node):
                 break  # a stopped kubelet does nothing; its pods are queued again when it starts
             if plan.action == Action.NOTHING:
                 if tr.state == PodState.GONE and pod is None:
@@ -646,7 +651,8 @@ class Fleet:
         raise AssertionError(f"unhandled action {action}")
 
     async def _bind(self, key: str, tr: TrackedPod, pod: Obj) -> object:
-        fits = [self.nodes[n].fit(self.node_informer.get(n)) for n in self._node_order if n in self.nodes]
+        fits = [self.nodes[n].fit(self.node_informer.get(n)) for n in self._node_order
+                if n in self.nodes and not (self.node_informer.has_synced and self.node_informer.get(n) is None)]
         node = pick_node(pod, fits, self._pods_per_node)
         if node is None:
             if not tr.unschedulable_reported:
