@@ -72,6 +72,11 @@ TRUTH_CASES = [
     ("endpoints-no-terminating", svc(), [pod("a", "10.0.0.1", deleting=True), pod("b", "10.0.0.2")], "endpoints",
      ["10.0.0.2:9080 ready+serving None"]),
     ("endpoints-not-ready", svc(), [pod("a", "10.0.0.1", ready=False)], "endpoints", ["10.0.0.1:9080 - None"]),
+    # A dual-stack Service whose primary family is IPv6: its Endpoints hold no IPv4 address.
+    ("endpoints-primary-family-only", {**svc(), "spec": {**svc()["spec"], "ipFamilies": ["IPv6", "IPv4"]}},
+     [pod("a", "10.0.0.1")], "endpoints", []),
+    ("slices-every-family", {**svc(), "spec": {**svc()["spec"], "ipFamilies": ["IPv6", "IPv4"]}},
+     [pod("a", "10.0.0.1")], "slices", ["10.0.0.1:9080 ready+serving zone-b"]),
 ]
 
 

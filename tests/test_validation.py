@@ -229,6 +229,10 @@ SLICE_CASES = [
      ['endpoints[0].addresses[0]: Invalid value: "fd00::1": must be a valid IPv4 address']),
     ("ipv4-in-ipv6", changed(SLICE, addressType="IPv6"),
      ['endpoints[0].addresses[0]: Invalid value: "10.244.1.5": must be a valid IPv6 address']),
+    # Go reads an IPv4-mapped IPv6 address as IPv4: refused under IPv6, taken under IPv4.
+    ("mapped-in-ipv6", changed(SLICE, addressType="IPv6", endpoints__0__addresses=["::ffff:10.244.1.5"]),
+     ['endpoints[0].addresses[0]: Invalid value: "::ffff:10.244.1.5": must be a valid IPv6 address']),
+    ("mapped-in-ipv4", changed(SLICE, endpoints__0__addresses=["::ffff:10.244.1.5"]), []),
     ("loopback", changed(SLICE, endpoints__0__addresses=["127.0.0.1"]),
      ['endpoints[0].addresses[0]: Invalid value: "127.0.0.1": may not be in the loopback range '
       '(127.0.0.0/8, ::1/128)']),
@@ -396,6 +400,26 @@ POD_CASES = [
      ['spec.containers[0].ports[0].containerPort: Invalid value: "80": must be an integer']),
     ("restart-policy", changed(POD, spec__restartPolicy="Sometimes"),
      ['spec.restartPolicy: Unsupported value: "Sometimes": supported values: "Always", "OnFailure", "Never"']),
+    ("resources-ok", changed(POD, spec__containers__0__resources={
+        "limits": {"cpu": "1", "memory": "1Gi", "example.com/gpu": "2"},
+        "requests": {"cpu": "500m", "memory": "1Gi", "example.com/gpu": "2"}}), []),
+    ("negative-request", changed(POD, spec__containers__0__resources={"requests": {"memory": "-5Mi"}}),
+     ['spec.containers[0].resources.requests[memory]: Invalid value: "-5Mi": must be greater than or equal to 0']),
+    ("request-over-limit", changed(POD, spec__containers__0__resources={"limits": {"cpu": "1"},
+                                                                         "requests": {"cpu": "2"}}),
+     ['spec.containers[0].resources.requests[cpu]: Invalid value: "2": must be less than or equal to cpu limit '
+      'of 1']),
+    ("resource-name", changed(POD, spec__containers__0__resources={"requests": {"foo bar": "1", "pods": "1"}}),
+     ['spec.containers[0].resources.requests[foo bar]: Invalid value: "foo bar": name part must consist of '
+      "alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. "
+      "'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
+      "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')",
+      'spec.containers[0].resources.requests[foo bar]: Invalid value: "foo bar": must be a standard resource for '
+      "containers",
+      'spec.containers[0].resources.requests[pods]: Invalid value: "pods": must be a standard resource for '
+      "containers"]),
+    ("extended-fraction", changed(POD, spec__containers__0__resources={"limits": {"example.com/gpu": "500m"}}),
+     ['spec.containers[0].resources.limits[example.com/gpu]: Invalid value: "500m": must be an integer']),
     ("pull-policy", changed(POD, spec__containers__0__imagePullPolicy="Maybe"),
      ['spec.containers[0].imagePullPolicy: Unsupported value: "Maybe": supported values: "Always", '
       '"IfNotPresent", "Never"']),

@@ -82,9 +82,9 @@ def _check_kubeconfig(path: Path) -> Path:
     return path
 
 
-def _check_kubeconfig_if_present(path: Path) -> Path:
+def _check_kubeconfig_if_present(path: Path | None) -> Path | None:
     """For the controller-manager, whose --server flags stand in for a missing kubeconfig."""
-    return _check_kubeconfig(path) if path.exists() else path
+    return _check_kubeconfig(path) if path is not None and path.exists() else path
 
 
 KubeconfigIn = Annotated[
@@ -188,20 +188,36 @@ MirroringPerSubset = Annotated[
         help="EndpointSlice mirroring controller: the most addresses mirrored per Endpoints subset.",
     ),
 ]
+def _check_server_urls(values: list[str] | None) -> list[str] | None:
+    from urllib.parse import urlsplit
+
+    for value in values or []:
+        try:
+            url = urlsplit(value)
+            url.port  # noqa: B018 (raises on a bad port)
+        except ValueError:
+            url = None
+        if url is None or url.scheme not in ("http", "https") or not url.hostname:
+            raise typer.BadParameter(f"must be an http:// or https:// URL with a host, got {value!r}")
+    return values
+
+
 Servers = Annotated[
     list[str] | None,
-    typer.Option("--server", help="API server URL (repeat for several; they replace the kubeconfig's servers)."),
+    typer.Option("--server", callback=_check_server_urls,
+                 help="API server URL (repeat for several; they replace the kubeconfig's servers)."),
 ]
 
 
-def _client(kubeconfig: Path, servers: list[str] | None, **kwargs: object):  # type: ignore[no-untyped-def]
+def _client(kubeconfig: Path | None, servers: list[str] | None, **kwargs: object):  # type: ignore[no-untyped-def]
     """A RESTClient for every API server: those given with --server, else all the kubeconfig lists."""
     from sliceplane.client.kubeconfig import read_kubeconfig
     from sliceplane.client.rest import RESTClient
 
     if servers:
-        token = read_kubeconfig(kubeconfig)[1] if kubeconfig.exists() else None
+        token = read_kubeconfig(kubeconfig)[1] if kubeconfig is not None and kubeconfig.exists() else None
         return RESTClient(servers, token=token, **kwargs)  # type: ignore[arg-type]
+    assert kubeconfig is not None
     return RESTClient.from_kubeconfig(str(kubeconfig), **kwargs)  # type: ignore[arg-type]
 
 
@@ -337,8 +353,9 @@ def apiserver(
 
 @app.command("controller-manager")
 def controller_manager(
-    kubeconfig: Annotated[Path, typer.Option(callback=_check_kubeconfig_if_present,
-                                             help="kubeconfig of the API server (optional with --server).")],
+    kubeconfig: Annotated[Path | None, typer.Option(callback=_check_kubeconfig_if_present,
+                                                    help="kubeconfig of the API server (optional with --server).")
+                          ] = None,
     max_endpoints_per_slice: MaxPerSlice = 100,
     endpoints_max_addresses: EndpointsCap = 1000,
     disable_endpoints_controller: NoEndpoints = False,
@@ -394,7 +411,9 @@ def controller_manager(
     )
 
     _setup_logging(verbose)
-    if not server and not kubeconfig.exists():
+    if not server and kubeconfig is None:
+        raise typer.BadParameter("give --kubeconfig, or the API server's URL with --server", param_hint="'--kubeconfig'")
+    if not server and kubeconfig is not None and not kubeconfig.exists():
         raise typer.BadParameter(f"{kubeconfig} does not exist (and no --server was given)", param_hint="'--kubeconfig'")
     try:
         enabled = enabled_controllers(controllers)
@@ -474,7 +493,8 @@ def controller_manager(
 @app.command("kubeconfig")
 def kubeconfig_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the kubeconfig.")],
-    server: Annotated[list[str], typer.Option("--server", help="API server URL; repeat for every API server.")],
+    server: Annotated[list[str], typer.Option("--server", callback=_check_server_urls,
+                                              help="API server URL; repeat for every API server.")],
 ) -> None:
     """Write a kubeconfig listing several API servers (kubectl uses the first; sliceplane fails over)."""
     from sliceplane.client.kubeconfig import write_kubeconfig
@@ -694,6 +714,13 @@ def _check_output(path: Path | None, flag: str, *, plot: bool = False) -> None:
         raise typer.BadParameter(f"directory {parent} does not exist", param_hint=f"'{flag}'")
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise typer.BadParameter(f"{path} is not writable", param_hint=f"'{flag}'")
+    if not path.exists():
+        # Permission bits do not tell everything (root, /proc, a read-only mount): try it.
+        try:
+            path.touch()
+            path.unlink()
+        except OSError as e:
+            raise typer.BadParameter(f"cannot create {path}: {e.strerror}", param_hint=f"'{flag}'") from None
     if plot:
         from matplotlib.figure import Figure
 

@@ -19,10 +19,11 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def kubectl(tmp_path: Path) -> Iterator[Kubectl]:
     kubeconfig = tmp_path / "kubeconfig"
-    procs = [Proc("apiserver", "--port", str(free_port()), "--store", "memory://",
-                  "--kubeconfig", str(kubeconfig)).start()]
+    port = free_port()
+    procs = [Proc("apiserver", "--port", str(port), "--store", "memory://", "--kubeconfig", str(kubeconfig)).start()]
     try:
-        procs.append(Proc("controller-manager", "--kubeconfig", str(kubeconfig), "--no-leader-elect",
+        # The API server's URL alone (no kubeconfig) is enough for the controller-manager.
+        procs.append(Proc("controller-manager", "--server", f"http://127.0.0.1:{port}", "--no-leader-elect",
                           "--node-monitor-period", "0.5").start())
         procs.append(Proc("nodes", "--kubeconfig", str(kubeconfig), "--count", "3", "--pod-ready-delay", "0",
                           "--max-grace-period", "1").start())

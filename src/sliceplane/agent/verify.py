@@ -64,6 +64,11 @@ def truth_infos(services: Iterable[Obj], pods: Iterable[Obj], nodes_by_name: Map
             continue
         publish = bool(spec.get("publishNotReadyAddresses"))
         hints = source == "slices" and _prefers_close(svc)
+        # An Endpoints object holds the Service's primary family only; slices exist per family.
+        families = spec.get("ipFamilies") or []
+        if source == "endpoints" and families and families[0] != ip_family:
+            out.append(SliceInfo(meta.get("namespace", ""), meta.get("name", ""), ()))
+            continue
         groups: list[PortGroup] = []
         for pod in sorted(pods_by_ns.get(meta.get("namespace", ""), []),
                           key=lambda p: (p.get("metadata") or {}).get("name", "")):

@@ -198,9 +198,11 @@ def _ip_causes(path: str, value: str, family: str = "") -> Causes:
     """EndpointSlice addresses: the family check, then the endpoint-IP rules (both may fire)."""
     causes: Causes = []
     ip = _parse_ip(value)
-    if family == "IPv4" and (ip is None or ip.version != 4):
+    # Go's view: an IPv4-mapped IPv6 address (::ffff:1.2.3.4) is an IPv4 address.
+    v4 = ip is not None and (ip.version == 4 or getattr(ip, "ipv4_mapped", None) is not None)
+    if family == "IPv4" and not v4:
         causes.append(invalid_value(path, value, "must be a valid IPv4 address"))
-    elif family == "IPv6" and (ip is None or ip.version != 6):
+    elif family == "IPv6" and (ip is None or v4):
         causes.append(invalid_value(path, value, "must be a valid IPv6 address"))
     return causes + _endpoint_ip(path, value)
 
@@ -898,6 +900,58 @@ PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 DNS_POLICIES = ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")
 
 
+STANDARD_CONTAINER_RESOURCES = frozenset({"cpu", "memory", "ephemeral-storage"})
+# Kubernetes' standard resource names (quota and container ones), for names without a domain.
+STANDARD_RESOURCES = STANDARD_CONTAINER_RESOURCES | {
+    "requests.cpu", "requests.memory", "requests.ephemeral-storage", "limits.cpu", "limits.memory",
+    "limits.ephemeral-storage", "pods", "services", "replicationcontrollers", "resourcequotas", "secrets",
+    "configmaps", "persistentvolumeclaims", "storage", "requests.storage", "services.nodeports",
+    "services.loadbalancers"}
+
+
+def _container_resource_name_problems(name: str) -> list[str]:
+    """Kubernetes' validateContainerResourceName, its messages in its order."""
+    problems = is_qualified_name(name)
+    if not problems and "/" not in name and name not in STANDARD_RESOURCES and not name.startswith("hugepages-"):
+        problems.append("must be a standard resource type or fully qualified")
+    if "/" not in name:
+        if name not in STANDARD_CONTAINER_RESOURCES and not name.startswith("hugepages-"):
+            problems.append("must be a standard resource for containers")
+    elif "kubernetes.io/" not in name and (name.startswith("requests.") or is_qualified_name("requests." + name)):
+        problems.append("doesn't follow extended resource name standard")
+    return problems
+
+
+def _validate_resources(ctx: _Ctx, resources: dict[str, Any], path: str) -> None:
+    """Requests and limits: known names, no negative quantity, whole numbers of extended
+    resources, and no request above its limit."""
+    from .defaults import parse_quantity
+
+    parsed: dict[str, dict[str, Any]] = {}
+    for kind in ("limits", "requests"):
+        values = resources.get(kind)
+        if not isinstance(values, dict):
+            continue
+        parsed[kind] = {}
+        for name, value in values.items():
+            fp = f"{path}.{kind}[{name}]"
+            name_problems = _container_resource_name_problems(str(name))
+            ctx.add(*(invalid_value(fp, name, m) for m in name_problems))
+            qty = parse_quantity(value)
+            if qty is None:
+                continue  # its syntax is the decoder's to refuse
+            if qty < 0:
+                ctx.add(invalid_value(fp, str(value), "must be greater than or equal to 0"))
+            elif "/" in str(name) and "kubernetes.io/" not in str(name) and qty != qty.to_integral_value():
+                ctx.add(invalid_value(fp, str(value), "must be an integer"))
+            parsed[kind][name] = (qty, value)
+    for name, (qty, value) in parsed.get("requests", {}).items():
+        limit = parsed.get("limits", {}).get(name)
+        if limit is not None and qty > limit[0] >= 0 and qty >= 0:
+            ctx.add(invalid_value(f"{path}.requests[{name}]", str(value),
+                                  f"must be less than or equal to {name} limit of {limit[1]}"))
+
+
 def _validate_containers(ctx: _Ctx, spec: dict[str, Any], path: str, key: str, names: set[str],
                          needed: bool, volumes: set[str]) -> None:
     cpath = f"{path}.{key}"
@@ -949,6 +1003,8 @@ def _validate_containers(ctx: _Ctx, spec: dict[str, Any], path: str, key: str, n
             elif proto is not None and proto not in PROTOCOLS:
                 ctx.add(not_supported(f"{pp}.protocol", proto, list(PROTOCOLS)))
         _validate_volume_mounts(ctx, c, p, volumes)
+        if isinstance(c.get("resources"), dict):
+            _validate_resources(ctx, c["resources"], f"{p}.resources")
         env_path = f"{p}.env"
         for j, env in enumerate(ctx.list(c, "env", env_path)):
             if type(env) is dict and type(env.get("name")) is str and env["name"]:

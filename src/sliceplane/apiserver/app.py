@@ -19,7 +19,14 @@ from sliceplane.apiserver.ipalloc import ServiceAllocations
 from sliceplane.apiserver.metrics import APIMetrics
 from sliceplane.apiserver.routes import ResourcePath, parse_resource_path
 from sliceplane.apiserver.watchcache import WatchCache, resource_label
-from sliceplane.store.base import Store, StoreError, StoreUnavailableError, ValueTooLargeError, open_store
+from sliceplane.store.base import (
+    Store,
+    StoreError,
+    StoreOutcomeUnknownError,
+    StoreUnavailableError,
+    ValueTooLargeError,
+    open_store,
+)
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +155,10 @@ async def _errors_middleware(request: web.Request, handler: Any) -> web.StreamRe
         resp = await handler(request)
     except StatusError as e:
         resp = _status_response(e)
+    except StoreOutcomeUnknownError as e:
+        # 503 would say the request was not processed; this write may have been (Kubernetes: 504).
+        resp = _status_response(StatusError(504, "Timeout", f"Timeout: request did not complete within "
+                                                             f"requested timeout - {e}"))
     except StoreUnavailableError as e:
         resp = _status_response(unavailable(f"storage is unavailable: {e}"))
     except ValueTooLargeError as e:

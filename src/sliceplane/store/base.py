@@ -91,6 +91,10 @@ class StoreUnavailableError(StoreError):
     pass
 
 
+class StoreOutcomeUnknownError(StoreUnavailableError):
+    """A write timed out after it may have reached the store: it may or may not be applied."""
+
+
 class Store(abc.ABC):
     """Async store interface. All methods are safe to call concurrently from one event loop."""
 

@@ -35,6 +35,7 @@ from sliceplane.store.base import (
     RevisionMismatchError,
     Store,
     StoreError,
+    StoreOutcomeUnknownError,
     StoreUnavailableError,
     ValueTooLargeError,
     WatchEvent,
@@ -308,7 +309,10 @@ class EtcdStore(Store):
             tried += 1
             if time.monotonic() >= deadline:
                 detail = last.details() if isinstance(last, grpc.aio.AioRpcError) else str(last)
-                raise StoreUnavailableError(f"no etcd member answered within {self.request_timeout}s: {detail}")
+                message = f"no etcd member answered within {self.request_timeout}s: {detail}"
+                if maybe_sent and method == "Txn":
+                    raise StoreOutcomeUnknownError(message)
+                raise StoreUnavailableError(message)
             if tried % len(self._endpoints) == 0:
                 await asyncio.sleep(min(backoff, max(0.0, deadline - time.monotonic())))
                 backoff = min(backoff * 2, 0.5)
