@@ -366,13 +366,14 @@ class Fleet:
             for pod in self.informer.by_index(NODE_INDEX, name):
                 self.queue.add(key_of(pod))
 
+    def _node_deleted(self, node: str) -> bool:
+        """Is our node gone from the API? (A kubelet does not register again until it restarts;
+        the pod GC deletes the pods left on it.)"""
+        return self.node_informer.has_synced and self.node_informer.get(node) is None
+
     def _kubelet_down(self, node: str) -> bool:
-        """Does this node's kubelet do nothing? Stopped by its annotation, or its Node deleted (a
-        kubelet does not register again until it restarts; the pod GC deletes its pods)."""
-        if not node:
-            return False
-        live = self.node_informer.get(node)
-        return kubelet_stopped(live) if live is not None else self.node_informer.has_synced
+        """Does this node's kubelet do nothing? Stopped by its annotation, or its Node deleted."""
+        return bool(node) and (self._node_deleted(node) or kubelet_stopped(self.node_informer.get(node)))
 
     def _resync_pods(self, name: str) -> None:
         """Queue the pods on a node that came back whose Ready the API shows False but we do not."""
@@ -652,7 +653,7 @@ class Fleet:
 
     async def _bind(self, key: str, tr: TrackedPod, pod: Obj) -> object:
         fits = [self.nodes[n].fit(self.node_informer.get(n)) for n in self._node_order
-                if n in self.nodes and not (self.node_informer.has_synced and self.node_informer.get(n) is None)]
+                if n in self.nodes and not self._node_deleted(n)]
         node = pick_node(pod, fits, self._pods_per_node)
         if node is None:
             if not tr.unschedulable_reported:
