@@ -375,6 +375,18 @@ EVICTION_ERRORS = [
      "Precondition failed: UID in precondition: not-its-uid"),
     ("bad-propagation", "POST", "e", eviction("e", propagationPolicy="Sideways"), 422, "Invalid",
      'Unsupported value: "Sideways"'),
+    ("other-version", "POST", "e", {**eviction("e"), "apiVersion": "apps/v1"}, 400, "BadRequest",
+     'no kind "Eviction" is registered for version "apps/v1"'),
+    ("strict-unknown", "POST", "e?fieldValidation=Strict", {**eviction("e", bogus2=2), "bogus": 1}, 400, "BadRequest",
+     'Eviction in version "v1" cannot be handled as a Eviction: strict decoding error: unknown field "bogus", '
+     'unknown field "deleteOptions.bogus2"'),
+    ("orphan-and-propagation", "POST", "e", eviction("e", orphanDependents=True, propagationPolicy="Background"),
+     422, "Invalid", 'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Invalid value: "Background": '
+     "orphanDependents and deletionPropagation cannot be both set"),
+    ("dry-run-string", "POST", "e", eviction("e", dryRun="All"), 400, "BadRequest",
+     "json: cannot unmarshal string into Go struct field DeleteOptions.dryRun of type []string"),
+    ("dry-run-unsupported", "POST", "e", eviction("e", dryRun=["Bogus"]), 400, "BadRequest",
+     'dryRun: Unsupported value: []string{"Bogus"}: supported values: "All"'),
     ("get", "GET", "e", None, 405, "MethodNotAllowed", "the server does not allow this method"),
     ("delete", "DELETE", "e", None, 405, "MethodNotAllowed", "the server does not allow this method"),
 ]
@@ -385,7 +397,8 @@ EVICTION_ERRORS = [
 async def test_eviction_errors(api: Client, method: str, name: str, body: Json | None, code: int, reason: str,
                                message: str) -> None:
     await api.ok("POST", PODS, pod("e", node="n1"))
-    status, out = await api.req(method, f"{PODS}/{name}/eviction", body)
+    name, _, query = name.partition("?")
+    status, out = await api.req(method, f"{PODS}/{name}/eviction" + (f"?{query}" if query else ""), body)
     assert (status, out["reason"]) == (code, reason), out
     assert message in out["message"]
     p = await api.ok("GET", f"{PODS}/e")  # still there, untouched

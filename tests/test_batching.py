@@ -34,6 +34,8 @@ def test_up_passes_flags_to_the_controller_manager(period: float, per_subset: in
     assert float(_flag(cm, "--endpointslice-updates-batch-period")) == period
     assert int(_flag(cm, "--mirroring-max-endpoints-per-subset")) == per_subset
     assert float(_flag(cm, "--node-monitor-grace-period")) == grace
+    nodes = role_commands(opts, Path("/tmp/x/kubeconfig"))["nodes"]
+    assert int(_flag(nodes, "--node-lease-duration-seconds")) == {50.0: 40, 3.0: 3}[grace]
 
 
 @pytest.mark.parametrize("args,message", [

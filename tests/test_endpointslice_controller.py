@@ -190,6 +190,30 @@ async def test_slices_and_endpoints_follow_pods(client: RESTClient, running: Run
     assert legacy.stats["create"] == 1
 
 
+async def test_pods_of_a_deleted_node_leave_the_slices(client: RESTClient, running: Running) -> None:
+    """Their node deleted, the pods stay until the pod GC removes them; their endpoints go at once."""
+    running.start(EndpointSliceController(client))
+    await client.create(SERVICES, service())
+    await client.create(NODES, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n2"}})
+    await make_pod(client, "p1", "10.244.0.2")
+    on_n2 = await client.create(PODS, {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p2", "namespace": NS, "labels": {"app": "web"}},
+        "spec": {"nodeName": "n2", "containers": [{"name": "c", "image": "nginx",
+                                                   "ports": [{"name": "http", "containerPort": 8080}]}]}})
+    await set_status(client, on_n2, "10.244.1.2", True)
+
+    async def both() -> bool:
+        return set(endpoint_view(await slices_of(client, "web"))) == {"p1", "p2"}
+
+    await eventually(both)
+    await client.delete(NODES, "n2")
+
+    async def only_p1() -> bool:
+        return set(endpoint_view(await slices_of(client, "web"))) == {"p1"}
+
+    await eventually(only_p1)
+
+
 async def test_restart_of_converged_controllers_writes_nothing(client: RESTClient, running: Running) -> None:
     first = running.start(EndpointSliceController(client, max_endpoints_per_slice=3))
     legacy = running.start(EndpointsController(client))

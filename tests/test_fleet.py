@@ -309,6 +309,28 @@ async def test_pods_for_other_schedulers_and_selectors(client: RESTClient) -> No
         assert not (await client.get(PODS, "other", "default"))["spec"].get("nodeName")
 
 
+async def test_a_terminated_pod_held_by_a_finalizer_ends_succeeded(client: RESTClient) -> None:
+    async with Running(Fleet(client, 1, pod_ready_delay=0, max_grace_period=0.1)):
+        created = new_pod("held")
+        created["metadata"]["finalizers"] = ["example.com/hold"]
+        await client.create(PODS, created)
+
+        async def ready() -> dict | None:
+            p = await client.get(PODS, "held", "default")
+            return p if is_ready(p) else None
+
+        await eventually(ready)
+        await client.delete(PODS, "held", "default")
+
+        async def ended() -> dict | None:
+            p = await client.get(PODS, "held", "default")
+            return p if p["status"]["phase"] == "Succeeded" else None
+
+        p = await eventually(ended)
+        assert p["metadata"]["finalizers"] == ["example.com/hold"] and p["metadata"]["deletionTimestamp"]
+        assert [c["state"]["terminated"]["exitCode"] for c in p["status"]["containerStatuses"]] == [0]
+
+
 async def test_a_deleted_node_is_gone_for_its_kubelet(client: RESTClient) -> None:
     """Its Node deleted, a kubelet stops: no pods are scheduled there and its Lease is not renewed
     (the pod garbage collector deletes the pods left on it)."""

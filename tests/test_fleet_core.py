@@ -382,14 +382,16 @@ def _tolerating(*tolerations: dict) -> dict:
 
 
 @pytest.mark.parametrize(("obj", "expected"), [
-    (pod(), "n2"),
-    (_tolerating({"key": "dedicated", "operator": "Exists"}), "n0"),
+    (pod(), "n2"),  # n3 is emptier, but its PreferNoSchedule taint is not tolerated
+    (_tolerating({"operator": "Exists"}), "n0"),
     (_tolerating({"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"}), "n1"),
-], ids=["untolerated", "tolerates-taint", "tolerates-cordon"])
+    (_tolerating({"key": "soft", "operator": "Exists"}), "n3"),
+], ids=["untolerated", "tolerates-everything", "tolerates-cordon", "tolerates-prefer-no-schedule"])
 def test_pick_node_respects_taints(obj: dict, expected: str) -> None:
-    nodes = [NodeFit("n0", taints=(DEDICATED, {"key": "soft", "effect": "PreferNoSchedule"})),
-             NodeFit("n1", unschedulable=True), NodeFit("n2")]
-    assert pick_node(obj, nodes, {"n0": 0, "n1": 0, "n2": 5}) == expected
+    soft = {"key": "soft", "effect": "PreferNoSchedule"}
+    nodes = [NodeFit("n0", taints=(DEDICATED,)), NodeFit("n1", unschedulable=True), NodeFit("n2"),
+             NodeFit("n3", taints=(soft,))]
+    assert pick_node(obj, nodes, {"n0": 0, "n1": 0, "n2": 5, "n3": 0}) == expected
 
 
 def test_unschedulable_message_counts_reasons_in_order() -> None:

@@ -53,6 +53,13 @@ class UpOptions:
     agents_source: str = "slices"
 
 
+def node_lease_duration(grace_period: float) -> int:
+    """The kubelets' Lease duration for a node-monitor grace period: 40 s (renewed every 10 s)
+    as Kubernetes' defaults, shorter under a short grace so that renewals (a quarter of it) come
+    several times within it and no healthy node is ever judged silent."""
+    return max(1, min(40, int(grace_period)))
+
+
 def role_commands(opts: UpOptions, kubeconfig: Path) -> dict[str, list[str]]:
     """The child processes `up` runs, by role name."""
     base = [sys.executable, "-m", "sliceplane"]
@@ -72,6 +79,7 @@ def role_commands(opts: UpOptions, kubeconfig: Path) -> dict[str, list[str]]:
         "--pod-ready-delay", str(opts.pod_ready_delay),
         *(["--max-grace-period", str(opts.max_grace_period)] if opts.max_grace_period is not None else []),
         *(["--dual-stack"] if opts.dual_stack else []),
+        "--node-lease-duration-seconds", str(node_lease_duration(opts.node_monitor_grace_period)),
         *verbose,
     ]
     roles = {"controller-manager": cm}

@@ -9,6 +9,7 @@ and its pods are evicted once their toleration runs out."""
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,16 @@ def test_one_stopped_kubelet_loses_its_pods_to_the_other_node(cluster: dict[str,
              what="node-0's endpoints terminating, 4 ready on node-1")
     events = {(e["reason"], e["source"].get("component")) for e in k.json("get", "events")["items"]}
     assert ("TaintManagerEviction", "taint-eviction-controller") in events
+
+    # A restarted fleet keeps that kubelet dead: no status, no Lease renewal.
+    renewed = k.json("get", "lease", "node-0", "-n", "kube-node-lease")["spec"]["renewTime"]
+    fleet = cluster["fleet"]
+    fleet.stop()
+    fleet.start()
+    time.sleep(2)  # eight renewal periods of the 1 s leases
+    assert k.json("get", "lease", "node-0", "-n", "kube-node-lease")["spec"]["renewTime"] == renewed
+    assert _node_state(k)["node-0"] == ("Unknown", [(UNREACHABLE, "NoExecute"), (UNREACHABLE, "NoSchedule")])
+    assert _endpoints_by_node(k) == [gone] * 2 + [ready] * 4
 
     k.run("annotate", "node", "node-0", "sliceplane.io/kubelet-stopped-")
     wait_for(lambda: _node_state(k)["node-0"] == ("True", []), 30, what="node-0 Ready, untainted")

@@ -386,7 +386,7 @@ def _go_type(t: Type, field: str) -> str:
     return f"{package}.{_short(t)}"
 
 
-def _json_kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, dict):
@@ -423,7 +423,7 @@ def _check_struct(def_name: str, value: Any, path: list[str], found: list[str]) 
 
 def _check_value(t: Type, v: Any, owner: str, path: list[str], field: str, found: list[str]) -> None:
     def bad() -> None:
-        found.append(f"json: cannot unmarshal {_json_kind(v)} into Go struct field {owner}.{'.'.join(path)} "
+        found.append(f"json: cannot unmarshal {json_kind(v)} into Go struct field {owner}.{'.'.join(path)} "
                      f"of type {_go_type(t, field)}")
 
     if v is None:

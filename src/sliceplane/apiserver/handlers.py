@@ -11,6 +11,7 @@ import asyncio
 import base64
 import contextlib
 import importlib
+import json
 import logging
 import random
 import time
@@ -46,6 +47,7 @@ from sliceplane.api.errors import (
 )
 from sliceplane.api.meta import rfc3339
 from sliceplane.api.registry import ResourceInfo
+from sliceplane.api.schema import json_kind
 from sliceplane.apiserver import negotiation, objects
 from sliceplane.apiserver.config import ServerConfig
 from sliceplane.apiserver.ipalloc import AllocationError, ServiceAllocations
@@ -155,6 +157,11 @@ METADATA_ENCODING = MetadataEncoding()
 
 # The scale subresource's kind, for checking Scale bodies (it is served only as a subresource).
 SCALE = ResourceInfo("autoscaling", "v1", "Scale", "scale", "scale", True)
+
+# The fields of a policy/v1 Eviction and of its DeleteOptions (we hold no schema for them).
+EVICTION_FIELDS = frozenset({"apiVersion", "kind", "metadata", "deleteOptions"})
+DELETE_OPTIONS_FIELDS = frozenset({"apiVersion", "kind", "gracePeriodSeconds", "preconditions", "orphanDependents",
+                                   "propagationPolicy", "dryRun", "ignoreStoreReadErrorWithClusterBreakingPotential"})
 
 # Subresources that cannot be read or patched (405): binding and eviction take POST, finalize PUT.
 WRITE_ONLY_SUBRESOURCES = ("binding", "finalize", "eviction")
@@ -651,6 +658,9 @@ class ResourceHandlers:
         body = negotiation.decode_object(await self.read_body(request), request.headers.get("Content-Type"))
         if body.get("kind") not in (None, "", "Eviction"):
             raise bad_request(f"the kind in the data ({body['kind']}) does not match the expected kind (Eviction)")
+        if body.get("apiVersion") not in (None, "", "policy/v1"):
+            raise bad_request(f'no kind "Eviction" is registered for version "{body["apiVersion"]}" in scheme '
+                              '"pkg/api/legacyscheme/scheme.go:30"')
         md = body.get("metadata")
         md = md if isinstance(md, dict) else {}
         if md.get("name") != rp.name:
@@ -660,6 +670,13 @@ class ResourceHandlers:
         delete_options = body.get("deleteOptions")
         if delete_options is not None and not isinstance(delete_options, dict):
             raise bad_request("deleteOptions: expected an object")
+        unknown = [k for k in body if k not in EVICTION_FIELDS] + [
+            f"deleteOptions.{k}" for k in delete_options or {} if k not in DELETE_OPTIONS_FIELDS]
+        if unknown and ctx.field_validation == "Strict":
+            raise bad_request('Eviction in version "v1" cannot be handled as a Eviction: strict decoding error: '
+                              + ", ".join(f'unknown field "{u}"' for u in unknown))
+        if unknown and ctx.field_validation == "Warn":
+            ctx.warnings.extend(f'unknown field "{u}"' for u in unknown)
         opts = self._checked_delete_options(dict(delete_options or {}), ctx)
         pod, kv = await self.read(registry.PODS, rp.namespace, rp.name)
         objects.check_preconditions(registry.PODS, pod, opts.get("preconditions"), str(kv.mod_revision))
@@ -669,7 +686,7 @@ class ResourceHandlers:
                               lambda old: with_disruption_target(old, BY_EVICTION_API, now), ctx, subresource="status",
                               check_fields=False)
         await self.delete_one(registry.PODS, rp.namespace, rp.name, opts, ctx)
-        return self.respond(objects.success_status(201), Accept(), status=201)
+        return self.respond(objects.success_status(201), Accept(), status=201, warnings=ctx.warnings)
 
     # ---- delete ------------------------------------------------------------------------
     async def _delete_options(self, request: web.Request, ctx: RequestContext) -> dict[str, Any]:
@@ -691,11 +708,22 @@ class ResourceHandlers:
         """DeleteOptions checked and normalised (propagationPolicy from orphanDependents; dryRun
         sets the request's dry run)."""
         body_dry_run = opts.get("dryRun")
+        if body_dry_run is not None:
+            wrong, go_type = (body_dry_run, "[]string") if not isinstance(body_dry_run, list) else next(
+                ((v, "string") for v in body_dry_run if not isinstance(v, str)), (None, ""))
+            if go_type:
+                raise bad_request(f"json: cannot unmarshal {json_kind(wrong)} into Go struct field "
+                                  f"DeleteOptions.dryRun of type {go_type}")
         if body_dry_run:
             # kubectl delete --dry-run=server sends dryRun in the DeleteOptions body, not the query.
-            if not isinstance(body_dry_run, list) or any(v != "All" for v in body_dry_run):
-                raise bad_request(f'dryRun: Unsupported value: "{body_dry_run}": supported values: "All"')
+            if any(v != "All" for v in body_dry_run):
+                shown = "[]string{" + ", ".join(json.dumps(v) for v in body_dry_run) + "}"
+                raise bad_request(f'dryRun: Unsupported value: {shown}: supported values: "All"')
             ctx.dry_run = True
+        if opts.get("orphanDependents") is not None and opts.get("propagationPolicy") is not None:
+            raise invalid("DeleteOptions", "", [Cause(
+                "FieldValueInvalid", f'Invalid value: "{opts["propagationPolicy"]}": orphanDependents and '
+                "deletionPropagation cannot be both set", "propagationPolicy")], "meta.k8s.io")
         policy = opts.get("propagationPolicy")
         if policy is None and opts.get("orphanDependents") is not None:
             policy = "Orphan" if opts["orphanDependents"] else "Background"

@@ -209,7 +209,9 @@ class Fleet:
             informer_task = asyncio.create_task(self.informer.run(), name="fleet-pod-informer")
             self.node_informer.add_handlers(None, self._node_changed, None)
             workers.append(asyncio.create_task(self.node_informer.run(), name="fleet-node-informer"))
+            # Both caches first: whether a node's kubelet is stopped or its Node gone comes from the nodes'.
             await self._until_stopped(self.informer.wait_synced())
+            await self._until_stopped(self.node_informer.wait_synced())
             if self._stopped.is_set():
                 return
             self._rebuild_from_pods(self.informer.list())
@@ -322,10 +324,15 @@ class Fleet:
                 except ApiError as e:
                     log.warning("node %s: could not update labels/CIDRs: %s", name, e.message)
         state = node_transition(state, NodeEvent.REGISTER)
+        self.stats["node_writes"] += 1
+        if kubelet_stopped(existing):
+            # A dead kubelet stays dead across our restart: no status, no Lease, until the annotation goes.
+            self.nodes[name] = HollowNode(shape, state, tuple(NodeIPAM(c) for c in cidrs), uid_of(existing or {}))
+            return
         status = node_status(shape, now, (existing or {}).get("status"))
         await self._retry(lambda: self._write_status(NODES, None, name, status))
         state = node_transition(state, NodeEvent.REPORT_READY)
-        self.stats["node_writes"] += 2
+        self.stats["node_writes"] += 1
         self.nodes[name] = HollowNode(shape, state, tuple(NodeIPAM(c) for c in cidrs), uid_of(existing or {}))
         await self._retry(lambda: self._renew_lease(name))
 
@@ -637,6 +644,14 @@ class Fleet:
                 self.stats["status_writes"] += 1
                 return await self._write_status(PODS, ns, name, status, pod)
             if action == Action.DELETE:
+                if (pod.get("metadata") or {}).get("finalizers") and tr.node in self.nodes:
+                    # Finalizers will hold the pod after our delete: record its end first, as the
+                    # kubelet does, so that it stops counting as running (and leaves its slices).
+                    hn = self.nodes[tr.node]
+                    status = pod_status(pod, "terminated", host_ips=hn.shape.internal_ips, pod_ips=tr.ips,
+                                        started_at=tr.started_at, now=now)
+                    self.stats["status_writes"] += 1
+                    await self._write_status(PODS, ns, name, {**status, "phase": "Succeeded"}, pod)
                 self.stats["deletes"] += 1
                 try:
                     await self.client.delete(PODS, name, ns, grace_period_seconds=0,

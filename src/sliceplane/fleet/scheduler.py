@@ -3,8 +3,9 @@
 A deliberately small scheduler with the default scheduler's first filters, in its order: a node
 fits when it is not cordoned (NodeUnschedulable), every NoSchedule/NoExecute taint on it is
 tolerated (TaintToleration), it matches the pod's `spec.nodeSelector` (NodeAffinity) and it has
-room under its pod capacity (NodeResourcesFit). Among fitting nodes the one with the fewest pods
-wins, ties broken by the fleet's node order (which spreads pods round-robin over zones). Node
+room under its pod capacity (NodeResourcesFit). Among fitting nodes, those without an untolerated
+PreferNoSchedule taint come first, then the one with the fewest pods wins, ties broken by the
+fleet's node order (which spreads pods round-robin over zones). Node
 affinity terms, pod (anti-)affinity, resource requests and spreading constraints are not judged.
 """
 
@@ -62,16 +63,25 @@ def fits(pod: Obj, node: NodeFit, pod_count: int) -> bool:
     return misfit(pod, node, pod_count) is None
 
 
+def _avoided(pod: Obj, node: NodeFit) -> bool:
+    """Has the node a PreferNoSchedule taint the pod does not tolerate? (TaintToleration scoring.)"""
+    tolerations = tolerations_of(pod)
+    return any(t.get("effect") == "PreferNoSchedule" and not any(tolerates(x, t) for x in tolerations)
+               for t in node.taints)
+
+
 def pick_node(pod: Obj, nodes: Sequence[NodeFit], pod_counts: Mapping[str, int]) -> str | None:
-    """The node with the fewest pods among those that fit, or None when none fits."""
+    """Among the nodes that fit, one without an untolerated PreferNoSchedule taint if any, then
+    the one with the fewest pods; None when none fits."""
     best: str | None = None
-    best_count = 0
+    best_rank = (True, 0)
     for node in nodes:
         count = pod_counts.get(node.name, 0)
         if not fits(pod, node, count):
             continue
-        if best is None or count < best_count:
-            best, best_count = node.name, count
+        rank = (_avoided(pod, node), count)
+        if best is None or rank < best_rank:
+            best, best_rank = node.name, rank
     return best
 
 

@@ -261,6 +261,16 @@ class EndpointSliceController(QueueController):
             self._topology_may_have_changed()
 
     def _on_node_delete(self, node: Obj) -> None:
+        """Pods on a deleted node leave their Services' slices (Kubernetes' full sync drops them at
+        the Service's next sync; the incremental path must be told which pods to look at again)."""
+        name = name_of(node)
+        for pod in self.pods.list():
+            if (pod.get("spec") or {}).get("nodeName") != name:
+                continue
+            services = self.services.by_index("namespace", namespace_of(pod))
+            for key in podutil.services_selecting(services, (pod.get("metadata") or {}).get("labels") or {}):
+                self._dirty.setdefault(key, set()).add(name_of(pod))
+                self.queue.add_after(key, self.batch_period)
         self._topology_may_have_changed()
 
     def _topology_may_have_changed(self) -> None:
