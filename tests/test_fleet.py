@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from sliceplane.api.registry import LEASES, NODE_LEASE_NAMESPACE, NODES, PODS
+from sliceplane.api.registry import EVENTS, LEASES, NODE_LEASE_NAMESPACE, NODES, PODS
 from sliceplane.apiserver.app import APIServer
 from sliceplane.apiserver.config import ServerConfig
 from sliceplane.client.rest import ApiError, RESTClient
@@ -306,6 +306,14 @@ async def test_pods_for_other_schedulers_and_selectors(client: RESTClient) -> No
         assert c["reason"] == "Unschedulable"
         assert c["message"] == ("0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector. "
                                 "preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.")
+
+        async def failed_scheduling() -> list[tuple[str, str, str]] | None:
+            events = (await client.list(EVENTS, "default"))["items"]
+            got = [(e["type"], e["source"]["component"], e["message"]) for e in events
+                   if e["reason"] == "FailedScheduling" and e["involvedObject"]["name"] == "nowhere"]
+            return got or None
+
+        assert (await eventually(failed_scheduling)) == [("Warning", "default-scheduler", c["message"])]
         assert not (await client.get(PODS, "other", "default"))["spec"].get("nodeName")
 
 

@@ -27,6 +27,7 @@ from sliceplane.api.taints import taints_of
 from sliceplane.client.informer import Informer
 from sliceplane.client.rest import APIConnectionError, ApiError, RESTClient
 from sliceplane.client.workqueue import ShutDown, WorkQueue
+from sliceplane.controllers.workload_util import EventRecorder
 from sliceplane.fleet.ipam import (
     DEFAULT_CLUSTER_CIDR,
     DEFAULT_CLUSTER_CIDR_V6,
@@ -168,6 +169,7 @@ class Fleet:
         self.informer.add_index(NODE_INDEX, lambda p: [node_name_of(p)])
         self.queue = WorkQueue("fleet-pods")
         self.stats: Counter[str] = Counter()  # binds, status writes, deletes, errors
+        self.recorder = EventRecorder(client, "default-scheduler")  # FailedScheduling, as the scheduler
         self._merge_patch = True  # cleared if the server answers 415 to merge patches
         self._ready = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -233,6 +235,7 @@ class Fleet:
             try:
                 if pending:
                     await asyncio.gather(*pending, return_exceptions=True)
+                await self.recorder.close()
             finally:
                 if not self._done.done():
                     self._done.set_result(None)
@@ -699,6 +702,7 @@ class Fleet:
         ns, name = split_key(key)
         cond = {"type": "PodScheduled", "status": "False", "lastProbeTime": None,
                 "lastTransitionTime": _now_text(), "reason": "Unschedulable", "message": message}
+        self.recorder.record(pod, "v1", "Pod", "Warning", "FailedScheduling", message, time.time())
         try:
             await self._write_status(PODS, ns, name, {**(pod.get("status") or {}), "phase": "Pending",
                                                       "conditions": [cond]}, pod)
