@@ -3,6 +3,7 @@ retries, idleness and shutdown. Each controller keeps its own sync, retry limit 
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
@@ -198,19 +199,20 @@ class QueueController:
         await self._cancel_tasks()
 
 
-class PeriodicController(QueueController):
+class PeriodicController(QueueController, abc.ABC):
     """A controller that looks at its informers' whole state every `period` seconds, as the node
-    lifecycle and taint eviction controllers do, instead of working a queue of keys."""
+    lifecycle, taint eviction and pod GC controllers do, instead of working a queue of keys."""
 
     period: float = 5.0
     recorder: Any = None  # an EventRecorder, closed at the end of run()
 
+    @abc.abstractmethod
     def _watched(self) -> list[Informer]:
-        raise NotImplementedError
+        """The informers a pass reads (run() waits for their first list)."""
 
+    @abc.abstractmethod
     async def pass_once(self) -> None:
         """One look at everything (tests call it directly)."""
-        raise NotImplementedError
 
     async def run(self) -> None:
         if self._stopped.is_set():

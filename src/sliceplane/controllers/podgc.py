@@ -2,8 +2,8 @@
 were never scheduled, are deleted at once (grace 0), as no kubelet will ever finish them.
 
 A node must be missing for `quarantine` seconds (40 s, Kubernetes' quarantine time) before its
-pods go, so a node being re-registered does not lose them. An orphaned pod first gets phase
-Failed (unless it already ended) and DisruptionTarget=True (DeletionByPodGC). Every `period`
+pods go, so a node being re-registered does not lose them. Both kinds first get phase Failed
+(unless they already ended); orphans also DisruptionTarget=True (DeletionByPodGC). Every `period`
 (20 s, Kubernetes' gcCheckPeriod). Not modelled: the --terminated-pod-gc-threshold cap on
 finished pods, and pods on nodes tainted out-of-service.
 Pure core: `plan_pod_gc`; shell: `PodGCController`.
@@ -12,6 +12,7 @@ Pure core: `plan_pod_gc`; shell: `PodGCController`.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -19,10 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sliceplane.api.disruption import BY_POD_GC, with_disruption_target
-from sliceplane.api.meta import key_of, metadata, name_of, uid_of
+from sliceplane.api.meta import key_of, metadata, name_of
 from sliceplane.api.registry import NODES, PODS
 from sliceplane.client.informer import SharedInformerFactory
 from sliceplane.controllers.base import PeriodicController
+from sliceplane.controllers.disruption import delete_for_disruption
 from sliceplane.controllers.podutil import is_pod_terminal
 
 log = logging.getLogger(__name__)
@@ -89,18 +91,11 @@ class PodGCController(PeriodicController):
                 log.warning("pod %s: garbage collecting it failed: %s", key_of(pod), e)
 
     async def _delete(self, pod: Obj, orphaned: bool, now: float) -> None:
-        try:
-            if orphaned:
-                marked = with_disruption_target(pod, BY_POD_GC, now)
-                if not is_pod_terminal(pod):
-                    marked["status"]["phase"] = "Failed"
-                await self.client.update(PODS, marked, subresource="status")
-            await self.client.delete(PODS, name_of(pod), metadata(pod).get("namespace"), grace_period_seconds=0,
-                                     preconditions={"uid": uid_of(pod)})
-        except Exception as e:  # 404: gone already; 409: changed, judged again next pass
-            if getattr(e, "code", None) not in (404, 409):
-                raise
-            return
-        log.info("pod %s: deleted (%s)", key_of(pod),
-                 f"node {(pod.get('spec') or {}).get('nodeName')} no longer exists" if orphaned
-                 else "terminating and never scheduled")
+        # Both end Failed (unless they ended already); only orphans say why, as Kubernetes' podgc.
+        marked = with_disruption_target(pod, BY_POD_GC, now) if orphaned else copy.deepcopy(pod)
+        if not is_pod_terminal(pod):
+            marked.setdefault("status", {})["phase"] = "Failed"
+        if await delete_for_disruption(self.client, marked, grace_period_seconds=0):
+            log.info("pod %s: deleted (%s)", key_of(pod),
+                     f"node {(pod.get('spec') or {}).get('nodeName')} no longer exists" if orphaned
+                     else "terminating and never scheduled")

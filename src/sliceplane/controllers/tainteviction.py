@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sliceplane.api.disruption import BY_TAINT_MANAGER, with_disruption_target
-from sliceplane.api.meta import key_of, metadata, name_of, uid_of
+from sliceplane.api.meta import key_of, metadata, name_of
 from sliceplane.api.registry import NODES, PODS
 from sliceplane.api.taints import taints_of, tolerates, tolerations_of
 from sliceplane.client.informer import SharedInformerFactory
 from sliceplane.controllers.base import PeriodicController
+from sliceplane.controllers.disruption import delete_for_disruption
 from sliceplane.controllers.podutil import NODE_NAME_INDEX, is_pod_terminal, pod_node_name
 from sliceplane.controllers.workload_util import EventRecorder
 
@@ -116,13 +117,6 @@ class TaintEvictionController(PeriodicController):
                 log.warning("pod %s: deleting it for a NoExecute taint failed: %s", key_of(pod), e)
 
     async def _evict(self, pod: Obj, now: float) -> None:
-        try:
-            await self.client.update(PODS, with_disruption_target(pod, BY_TAINT_MANAGER, now), subresource="status")
-            await self.client.delete(PODS, name_of(pod), metadata(pod).get("namespace"),
-                                     preconditions={"uid": uid_of(pod)})
-        except Exception as e:  # 404: gone already; 409: changed, judged again next pass
-            if getattr(e, "code", None) not in (404, 409):
-                raise
-            return
-        self.recorder.record(pod, "v1", "Pod", "Normal", "TaintManagerEviction",
-                             f"Marking for deletion Pod {key_of(pod)}", now)
+        if await delete_for_disruption(self.client, with_disruption_target(pod, BY_TAINT_MANAGER, now)):
+            self.recorder.record(pod, "v1", "Pod", "Normal", "TaintManagerEviction",
+                                 f"Marking for deletion Pod {key_of(pod)}", now)
